@@ -1,0 +1,93 @@
+"""Accounting shared by every Mesa agent: inventory, cash and running penalty over M paths.
+
+An agent's state is a set of numpy rows (views into the model's ``(agents, M)`` books), so one
+call advances all Monte Carlo paths; the Python cost is per agent, never per path.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+if TYPE_CHECKING:
+    from policies.base import Policy
+    from simulator.scenario import AgentSpec
+
+
+class Books:
+    """The model's ``(n_agents, M)`` inventory, cash and running-penalty arrays."""
+
+    def __init__(self, initial_inventories: np.ndarray, paths: int) -> None:
+        q0 = np.asarray(initial_inventories, dtype=float).reshape(-1, 1)
+        self.inventory = np.repeat(q0, paths, axis=1)
+        self.cash = np.zeros_like(self.inventory)
+        self.running = np.zeros_like(self.inventory)
+
+
+class AccountingAgent(mesa.Agent):
+    """Holds row ``row`` of the books and settles fills into it."""
+
+    role: str = ""
+
+    def __init__(
+        self,
+        model: mesa.Model,
+        name: str,
+        books: Books,
+        row: int,
+        running_penalty: float = 0.0,
+        terminal_penalty: float = 0.0,
+    ) -> None:
+        super().__init__(model)
+        self.name = name
+        self.row = row
+        self.inventory = books.inventory[row]
+        self.cash = books.cash[row]
+        self.running_cost = books.running[row]
+        self.running_penalty = running_penalty
+        self.terminal_penalty = terminal_penalty
+        self._prev = np.empty_like(self.inventory)
+
+    def settle(
+        self,
+        bought: np.ndarray,
+        sold: np.ndarray,
+        cash_flow: np.ndarray,
+        dt: float,
+        diffusion: np.ndarray | None = None,
+    ) -> None:
+        """Q_{k+1} = Q_k + bought − sold (+ ε·ΔW), X += cash_flow, and the exact running
+        penalty of a linear inventory path, φ·dt·(Q_k² + Q_k·Q_{k+1} + Q_{k+1}²)/3."""
+        q, prev = self.inventory, self._prev
+        if self.running_penalty:
+            prev[:] = q
+        q += bought
+        q -= sold
+        if diffusion is not None:
+            q += diffusion
+        self.cash += cash_flow
+        if self.running_penalty:
+            # Q_k² + Q_k Q_{k+1} + Q_{k+1}² = Q_k (Q_k + Q_{k+1}) + Q_{k+1}²
+            self.running_cost += (self.running_penalty * dt / 3.0) * (prev * (prev + q) + q * q)
+
+    def terminal_cost(self) -> np.ndarray:
+        """A·Q_T²."""
+        return self.terminal_penalty * self.inventory**2
+
+    def objective(self, final_price: np.ndarray) -> np.ndarray:
+        """The paper's J: X_T + P_T·Q_T − ∫φQ²dt − A·Q_T² (``final_price`` = S_T in §2)."""
+        return self.cash + final_price * self.inventory - self.running_cost - self.terminal_cost()
+
+
+class StrategicAgent(AccountingAgent):
+    """An agent whose actions come from a :class:`~policies.base.Policy`."""
+
+    def __init__(
+        self, model: mesa.Model, spec: AgentSpec, books: Books, row: int, policy: Policy
+    ) -> None:
+        super().__init__(model, spec.name, books, row, spec.running_penalty, spec.terminal_penalty)
+        self.spec = spec
+        self.policy = policy
+        self.policy_name = getattr(policy, "name", spec.policy)

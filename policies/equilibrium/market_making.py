@@ -1,0 +1,711 @@
+"""§3 best-quote game and §4 ACAS game of Guo & Jin: equilibrium solver, decoupling field, policies.
+
+N traders (execution, q₀ ≠ 0; buyers q₀ < 0 hit the asks, sellers the bids) and K makers quoting
+``P + δᵃ`` / ``P − δᵇ``; maker i's fill rates are ``âΛ(δⁱᵃ − δ̄ⁱᵃ)``, ``b̂Λ(δⁱᵇ − δ̄ⁱᵇ)`` (Def. 3.4)
+and traders pay the best quote plus a temporary cost λⁱ in class Υ (Def. 3.2, Remark 3.3).
+With deterministic coefficients the equilibrium FBSDE (13)–(14) is the BVP ::
+
+    Q' = f(t, Y),   Y' = 2φQ,   Q(0) = q₀,   Y(T) = −2A·Q(T)
+
+with ``f`` built from the pointwise Hamiltonian maximisers ϕ (traders), ψ (makers) of Thm 3.9
+(:mod:`market_making_hamiltonian`). For the ACAS model (§4: 1 trader, 2 makers, Λ = e^{−γx},
+λ = βv²) ``f`` is (18)–(19) and the controls are (17). The BVP is solved by
+:mod:`market_making_bvp` (φ ≡ 0: algebraic fast path; else Newton shooting; both with
+continuation; collocation as a fallback/independent method) and the decoupling field by the
+variational Riccati (23) / Radon formula (Thm 4.3) in :mod:`market_making_riccati`.
+
+Usage::
+
+    game = MarketMakingGame.acas(horizon=1.0, temporary_impact=0.5, intensity_decay=2.0,
+                                 running_penalty=0.1, terminal_penalty=1.0,
+                                 trader_inventory=-5.0, maker_inventories=(1.0, 0.0))
+    sol = game.solve()
+    sol.path, sol.value, sol.diagnostics
+    sol.feedback_policy("maker_0"), sol.open_loop_policy("trader_0")
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from policies.base import MarketState, Policy
+from policies.equilibrium.market_making_bvp import (
+    Grid,
+    MarketMakingSolveError,
+    Problem,
+    continuation,
+    integrate,
+    solve_algebraic,
+    solve_collocation,
+    solve_shooting,
+)
+from policies.equilibrium.market_making_hamiltonian import (
+    CostKind,
+    Intensity,
+    Market,
+    forward_drift,
+)
+from policies.equilibrium.market_making_riccati import jacobians_on_grid, radon, riccati
+
+__all__ = [
+    "MarketMakingGame",
+    "MarketMakingSolution",
+    "MarketMakingSolveError",
+    "Intensity",
+]
+
+Coefficient = float | Callable[[float], float] | Sequence[float]
+Method = Literal["auto", "algebraic", "shooting", "collocation"]
+
+
+# --------------------------------------------------------------------------- coefficients
+def _coefficient(name: str, value: Coefficient, horizon: float) -> tuple[Callable, int]:
+    """A deterministic coefficient as a vectorised callable of t, and its number of pieces.
+
+    Floats are constants, tuples piecewise-constant profiles on equal sub-intervals of [0, T]
+    (the scenario convention), callables ``t -> float`` are evaluated element-wise if needed.
+    """
+    if callable(value):
+        fn = value
+
+        def call(t: np.ndarray) -> np.ndarray:
+            t = np.asarray(t, dtype=float)
+            try:
+                out = np.asarray(fn(t), dtype=float)
+                if out.shape == t.shape:
+                    return out
+            except (TypeError, ValueError):
+                pass
+            return np.vectorize(lambda s: float(fn(float(s))), otypes=[float])(t)
+
+        return call, 1
+    if isinstance(value, (tuple, list, np.ndarray)):
+        prof = np.asarray(value, dtype=float)
+        if prof.ndim != 1 or prof.size == 0 or not np.all(np.isfinite(prof)):
+            raise ValueError(f"{name} = {value!r}: a profile must be a non-empty tuple of floats")
+
+        def piecewise(t: np.ndarray) -> np.ndarray:
+            idx = np.floor(np.asarray(t, dtype=float) / horizon * prof.size).astype(int)
+            return prof[np.clip(idx, 0, prof.size - 1)]
+
+        return piecewise, prof.size
+    try:
+        c = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} = {value!r}: expected a float, a tuple or a callable") from None
+    if not math.isfinite(c):
+        raise ValueError(f"{name} = {value!r}: must be finite")
+    return (lambda t: np.full(np.shape(t), c)), 1
+
+
+def _per_agent(name: str, value: Any, count: int) -> list:
+    if isinstance(value, (list, tuple, np.ndarray)) and not callable(value):
+        if len(value) != count:
+            raise ValueError(f"{name} = {value!r}: expected one value per agent ({count})")
+        return list(value)
+    return [value] * count
+
+
+def _check_on_grid(name: str, fn: Callable, horizon: float, lower: float, strict: bool) -> None:
+    t = np.linspace(0.0, horizon, 257)
+    v = fn(t)
+    bad = ~np.isfinite(v) | ((v <= lower) if strict else (v < lower))
+    if bad.any():
+        rel = ">" if strict else "≥"
+        raise ValueError(
+            f"{name}(t) = {v[bad][0]!r} at t = {t[bad][0]:.4g}; must be finite and {rel} {lower:g}"
+        )
+
+
+# --------------------------------------------------------------------------- the game
+@dataclass(frozen=True)
+class MarketMakingGame:
+    """The §3 best-quote game with deterministic coefficients (the §4 ACAS game as a special case).
+
+    Parameters mirror the paper: ``temporary_impact`` β (λⁱ = βvⁱ² "individual" or
+    βvⁱ(vⁱ + c·mean v⁻ⁱ) "aggregated", c = ``cost_coupling`` < 2 for class Υ), ``intensity``
+    Λ (``"exponential"`` with ``intensity_decay`` γ, a callable, or an :class:`Intensity`),
+    ``min_rate`` ε, ``max_rate`` ξ̃, ``max_spread`` ξ, noise rates a (buy, hits the asks) and
+    b (sell). Penalties φ (running, float or callable of t) and A (terminal) per agent.
+    """
+
+    horizon: float
+    trader_inventories: tuple[float, ...]
+    maker_inventories: tuple[float, ...]
+    temporary_impact: Coefficient = 1.0
+    intensity: Any = "exponential"
+    intensity_decay: float = 1.0
+    temporary_cost: CostKind = "individual"
+    cost_coupling: float = 1.0
+    trader_running_penalty: Any = 0.0
+    trader_terminal_penalty: Any = 1.0
+    maker_running_penalty: Any = 0.0
+    maker_terminal_penalty: Any = 1.0
+    noise_buy_rate: Coefficient = 0.0
+    noise_sell_rate: Coefficient = 0.0
+    min_rate: float = 0.0
+    max_rate: float = math.inf
+    max_spread: float = math.inf
+    trader_names: tuple[str, ...] | None = None
+    maker_names: tuple[str, ...] | None = None
+    _problem: Problem = field(init=False, repr=False, compare=False)
+    _pieces: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        T = self.horizon
+        if not (isinstance(T, (int, float)) and math.isfinite(T) and T > 0):
+            raise ValueError(f"horizon = {T!r}: must be a finite number > 0")
+        qe = np.asarray(self.trader_inventories, dtype=float).reshape(-1)
+        qm = np.asarray(self.maker_inventories, dtype=float).reshape(-1)
+        if qm.size == 0:
+            raise ValueError(
+                "maker_inventories = (): the best-quote game needs at least one maker "
+                "(Assumption 3.6: quotes are always offered by the makers)"
+            )
+        for nm, q in (("trader_inventories", qe), ("maker_inventories", qm)):
+            if not np.all(np.isfinite(q)):
+                raise ValueError(f"{nm} = {tuple(q)!r}: must be finite")
+        if np.any(qe == 0):
+            raise ValueError(
+                f"trader_inventories = {tuple(qe)!r}: every trader needs q₀ ≠ 0 "
+                "(q₀ < 0 buys, q₀ > 0 sells; §3 admissible sets)"
+            )
+        if self.temporary_cost not in ("individual", "aggregated"):
+            raise ValueError(
+                f"temporary_cost = {self.temporary_cost!r}: allowed 'individual', 'aggregated'"
+            )
+        if self.temporary_cost == "aggregated" and not abs(self.cost_coupling) < 2:
+            raise ValueError(
+                f"cost_coupling = {self.cost_coupling!r}: class Υ (Remark 3.3) needs |c| < 2"
+            )
+        eps, xit, xi = self.min_rate, self.max_rate, self.max_spread
+        if not (math.isfinite(eps) and eps >= 0):
+            raise ValueError(f"min_rate = {eps!r}: ε must be finite and ≥ 0")
+        if not xit > eps:
+            raise ValueError(f"max_rate = {xit!r}: ξ̃ must exceed min_rate ε = {eps!r}")
+        if not xi > 0:
+            raise ValueError(f"max_spread = {xi!r}: ξ must be > 0")
+        if isinstance(self.intensity, Intensity):
+            lam = self.intensity
+        elif self.intensity == "exponential":
+            lam = Intensity.exponential(self.intensity_decay)
+        elif callable(self.intensity):
+            lam = Intensity.from_callable(self.intensity)
+        else:
+            raise ValueError(
+                f"intensity = {self.intensity!r}: allowed 'exponential', a callable Λ(x) or an "
+                "Intensity"
+            )
+        lam.validate(half_width=None if not math.isfinite(xi) else max(2 * xi, lam.scale()))
+        nt, nm = qe.size, qm.size
+        names_e = self.trader_names or tuple(f"trader_{i}" for i in range(nt))
+        names_m = self.maker_names or tuple(f"maker_{i}" for i in range(nm))
+        if len(names_e) != nt or len(names_m) != nm or len(set(names_e + names_m)) != nt + nm:
+            raise ValueError(f"agent names {names_e + names_m!r}: one unique name per agent")
+        object.__setattr__(self, "trader_names", tuple(names_e))
+        object.__setattr__(self, "maker_names", tuple(names_m))
+
+        pieces = 1
+        coefs = {}
+        for nm_, val in (
+            ("noise_buy_rate", self.noise_buy_rate),
+            ("noise_sell_rate", self.noise_sell_rate),
+            ("temporary_impact", self.temporary_impact),
+        ):
+            fn, p = _coefficient(nm_, val, T)
+            pieces = math.lcm(pieces, p)
+            coefs[nm_] = fn
+        _check_on_grid("noise_buy_rate", coefs["noise_buy_rate"], T, 0.0, strict=False)
+        _check_on_grid("noise_sell_rate", coefs["noise_sell_rate"], T, 0.0, strict=False)
+        _check_on_grid("temporary_impact", coefs["temporary_impact"], T, 0.0, strict=True)
+
+        phis, terms, phi_zero = [], [], True
+        for role, n_, run, term, names in (
+            ("trader", nt, self.trader_running_penalty, self.trader_terminal_penalty, names_e),
+            ("maker", nm, self.maker_running_penalty, self.maker_terminal_penalty, names_m),
+        ):
+            for i, (r, a_) in enumerate(
+                zip(
+                    _per_agent(f"{role}_running_penalty", run, n_),
+                    _per_agent(f"{role}_terminal_penalty", term, n_),
+                    strict=True,
+                )
+            ):
+                fn, p = _coefficient(f"{role}_running_penalty[{i}]", r, T)
+                pieces = math.lcm(pieces, p)
+                _check_on_grid(f"running_penalty φ of {names[i]}", fn, T, 0.0, strict=False)
+                phi_zero &= not callable(r) and not isinstance(r, (tuple, list)) and float(r) == 0
+                phi_zero &= not np.any(fn(np.linspace(0, T, 17)))
+                a_ = float(a_)
+                if not (math.isfinite(a_) and a_ >= 0):
+                    raise ValueError(f"terminal_penalty A of {names[i]} = {a_!r}: must be ≥ 0")
+                phis.append(fn)
+                terms.append(a_)
+
+        def phi(t: np.ndarray) -> np.ndarray:
+            return np.stack([fn(t) for fn in phis], axis=-1)
+
+        market = Market(
+            n_traders=nt,
+            n_makers=nm,
+            buyer=qe < 0,
+            intensity=lam,
+            cost=self.temporary_cost,
+            coupling=float(self.cost_coupling),
+            min_rate=float(eps),
+            max_rate=float(xit),
+            max_spread=float(xi),
+        )
+        problem = Problem(
+            market=market,
+            horizon=float(T),
+            noise_buy=coefs["noise_buy_rate"],
+            noise_sell=coefs["noise_sell_rate"],
+            beta=coefs["temporary_impact"],
+            phi=phi,
+            terminal=np.asarray(terms),
+            phi_zero=bool(phi_zero),
+        )
+        object.__setattr__(self, "_problem", problem)
+        object.__setattr__(self, "_pieces", pieces)
+
+    # ----------------------------------------------------------------- constructors
+    @classmethod
+    def acas(
+        cls,
+        horizon: float = 1.0,
+        temporary_impact: Coefficient = 0.5,
+        intensity_decay: float = 2.0,
+        running_penalty: Coefficient = 0.0,
+        terminal_penalty: float = 1.0,
+        trader_inventory: float = -5.0,
+        maker_inventories: tuple[float, float] = (1.0, 0.0),
+        noise_buy_rate: Coefficient = 0.0,
+        noise_sell_rate: Coefficient = 0.0,
+        min_rate: float = 0.0,
+        max_rate: float = math.inf,
+        max_spread: float = math.inf,
+    ) -> MarketMakingGame:
+        """§4 ACAS game: one Almgren–Chriss trader (λ = βv²), two Avellaneda–Stoikov makers
+        (Λ = e^{−γx}), homogeneous φ and A. Controls (17), FBSDE (18)–(19)."""
+        if len(maker_inventories) != 2:
+            raise ValueError(f"maker_inventories = {maker_inventories!r}: ACAS has 2 makers")
+        if not trader_inventory < 0:
+            raise ValueError(
+                f"trader_inventory = {trader_inventory!r}: the ACAS trader buys (q₀ᵉ < 0, §4)"
+            )
+        return cls(
+            horizon=horizon,
+            trader_inventories=(float(trader_inventory),),
+            maker_inventories=tuple(float(q) for q in maker_inventories),
+            temporary_impact=temporary_impact,
+            intensity="exponential",
+            intensity_decay=intensity_decay,
+            temporary_cost="individual",
+            trader_running_penalty=running_penalty,
+            trader_terminal_penalty=terminal_penalty,
+            maker_running_penalty=running_penalty,
+            maker_terminal_penalty=terminal_penalty,
+            noise_buy_rate=noise_buy_rate,
+            noise_sell_rate=noise_sell_rate,
+            min_rate=min_rate,
+            max_rate=max_rate,
+            max_spread=max_spread,
+        )
+
+    @classmethod
+    def from_scenario(cls, scenario: Any) -> MarketMakingGame:
+        """Build the game of a ``best_quote`` / ``acas`` :class:`simulator.scenario.Scenario`."""
+        mk = scenario.market
+        if mk.kind not in ("best_quote", "acas"):
+            raise ValueError(
+                f"market.kind = {mk.kind!r}: MarketMakingGame solves 'best_quote' and 'acas'"
+            )
+        if mk.kind == "acas":
+            if len(scenario.traders) != 1 or len(scenario.makers) != 2:
+                raise ValueError(
+                    f"market.kind = 'acas' needs 1 trader and 2 makers, got "
+                    f"{len(scenario.traders)} and {len(scenario.makers)}"
+                )
+            if mk.intensity != "exponential" or mk.temporary_cost != "individual":
+                raise ValueError("market.kind = 'acas' needs exponential Λ and individual cost")
+        noise = scenario.noise
+        if getattr(noise, "factor", None) is not None:
+            raise ValueError("noise.factor (§5 Markov noise) is not a deterministic coefficient")
+        tr, mm = scenario.traders, scenario.makers
+        return cls(
+            horizon=scenario.horizon,
+            trader_inventories=tuple(a.initial_inventory for a in tr),
+            maker_inventories=tuple(a.initial_inventory for a in mm),
+            temporary_impact=mk.temporary_impact,
+            intensity=mk.intensity,
+            intensity_decay=mk.intensity_decay,
+            temporary_cost=mk.temporary_cost,
+            cost_coupling=mk.cost_coupling,
+            trader_running_penalty=tuple(a.running_penalty for a in tr),
+            trader_terminal_penalty=tuple(a.terminal_penalty for a in tr),
+            maker_running_penalty=tuple(a.running_penalty for a in mm),
+            maker_terminal_penalty=tuple(a.terminal_penalty for a in mm),
+            noise_buy_rate=noise.buy_rate,
+            noise_sell_rate=noise.sell_rate,
+            min_rate=mk.min_rate,
+            max_rate=mk.max_rate,
+            max_spread=mk.max_spread,
+            trader_names=tuple(a.name for a in tr),
+            maker_names=tuple(a.name for a in mm),
+        )
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.trader_names + self.maker_names
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return ("trader",) * len(self.trader_names) + ("maker",) * len(self.maker_names)
+
+    @property
+    def initial_inventories(self) -> np.ndarray:
+        return np.concatenate(
+            [np.asarray(self.trader_inventories, float), np.asarray(self.maker_inventories, float)]
+        )
+
+    @property
+    def problem(self) -> Problem:
+        """The deterministic BVP data (:class:`market_making_bvp.Problem`)."""
+        return self._problem
+
+    def default_steps(self) -> int:
+        """RK4 steps: ≥ 50 and a multiple of the noise profiles' pieces (breakpoints on nodes).
+
+        50 RK4 steps give Ŷ to ~1e-9 and the values to ~3e-9 on the ACAS example (see tests);
+        policies interpolate linearly between nodes.
+        """
+        return self._pieces * max(1, math.ceil(50 / self._pieces))
+
+    # ----------------------------------------------------------------- solve
+    def solve(
+        self, steps: int | None = None, method: Method = "auto", decoupling: str = "radon"
+    ) -> MarketMakingSolution:
+        """Solve (13)–(14) on an RK4 grid of ``steps`` steps and the decoupling field (23).
+
+        ``method``: "auto" (φ ≡ 0: algebraic fast path, else shooting; continuation in s if a
+        direct Newton fails; collocation as last resort), or one of "algebraic" (needs φ ≡ 0),
+        "shooting", "collocation". ``decoupling``: "radon" (Radon's lemma: linear ODE, explicit
+        when φ ≡ 0; the default — far less stiff) or "riccati" (RK4 on (23) directly).
+        Raises :class:`MarketMakingSolveError` if no method converges.
+        """
+        steps = self.default_steps() if steps is None else int(steps)
+        if steps < 2:
+            raise ValueError(f"steps = {steps!r}: need ≥ 2")
+        if method not in ("auto", "algebraic", "shooting", "collocation"):
+            raise ValueError(
+                f"method = {method!r}: allowed 'auto', 'algebraic', 'shooting', 'collocation'"
+            )
+        if decoupling not in ("riccati", "radon"):
+            raise ValueError(f"decoupling = {decoupling!r}: allowed 'riccati', 'radon'")
+        pb = self._problem
+        if method == "algebraic" and not pb.phi_zero:
+            raise ValueError("method = 'algebraic' needs running penalties φ ≡ 0 (Y constant)")
+        grid = Grid.build(pb, 0.0, steps)
+        q0 = self.initial_inventories[None, :]
+        y0, info = _solve_y0(pb, grid, q0, method)
+        return MarketMakingSolution._build(self, grid, y0[0], info, decoupling)
+
+
+def _solve_y0(pb: Problem, grid: Grid, q0: np.ndarray, method: str, guess=None):
+    """Y(t₀) for a batch of initial states ``q0`` (P, n); returns (y0, info dict)."""
+    info: dict[str, Any] = {"continuation_steps": 0}
+    if method == "collocation":
+        y0 = _collocation_y0(pb, grid, q0)
+        info.update(method="collocation", newton_iterations=0, residual=float("nan"))
+        return y0, info
+    use_alg = pb.phi_zero and method in ("auto", "algebraic")
+    solver = solve_algebraic if use_alg else solve_shooting
+    info["method"] = "algebraic" if use_alg else "shooting"
+    if guess is None:
+        guess = -2.0 * pb.terminal * q0
+        if not use_alg:  # the φ = 0 problem is cheap (algebraic) and a good starting point
+            pb0 = Problem(**{**pb.__dict__, "phi": lambda t: 0.0 * pb.phi(t), "phi_zero": True})
+            g0 = Grid(grid.t, {**grid.coef, "phi": 0.0 * grid.coef["phi"]})
+            try:
+                guess = _newton_or_continuation(solve_algebraic, pb0, g0, q0, guess)[0].y
+            except MarketMakingSolveError:
+                pass
+    try:
+        res, nsteps = _newton_or_continuation(solver, pb, grid, q0, guess)
+        info["continuation_steps"] = nsteps
+    except MarketMakingSolveError:
+        if method != "auto" or q0.shape[0] != 1:
+            raise
+        info["method"] = "collocation (fallback)"
+        return _collocation_y0(pb, grid, q0), {**info, "residual": float("nan")}
+    info.update(newton_iterations=res.iterations, residual=res.residual)
+    return res.y, info
+
+
+def _newton_or_continuation(solver, pb: Problem, grid: Grid, q0: np.ndarray, guess: np.ndarray):
+    """Direct Newton from ``guess``; if it fails, the homotopy of :func:`continuation`."""
+    res = solver(pb, grid, q0, guess)
+    if res.converged:
+        return res, 0
+    return continuation(solver, pb, grid, q0)
+
+
+def _collocation_y0(pb: Problem, grid: Grid, q0: np.ndarray) -> np.ndarray:
+    n = pb.n
+    out = []
+    for q in q0:
+        t = np.linspace(grid.t[0], grid.t[-1], 21)
+        sol = solve_collocation(
+            pb, q, t, np.tile(q, (t.size, 1)), np.tile(-2 * pb.terminal * q, (t.size, 1))
+        )
+        out.append(sol.sol(grid.t[0])[n:])
+    return np.asarray(out)
+
+
+# --------------------------------------------------------------------------- solution
+@dataclass
+class MarketMakingSolution:
+    """Equilibrium of a :class:`MarketMakingGame` on the RK4 grid ``time`` (K+1 nodes).
+
+    Arrays (agents in game order, traders then makers): ``inventory`` Q̂ and ``adjoint`` Ŷ
+    (K+1, n), ``rate`` v̂ (K+1, NT), ``ask`` δ̂ᵃ / ``bid`` δ̂ᵇ (K+1, NM), ``riccati`` R (K+1, n, n)
+    (∂Y/∂Q along the path, (23)). ``value``: equilibrium objectives J with P₀ = 0.
+    """
+
+    game: MarketMakingGame
+    grid: Grid
+    time: np.ndarray
+    inventory: np.ndarray
+    adjoint: np.ndarray
+    rate: np.ndarray
+    ask: np.ndarray
+    bid: np.ndarray
+    riccati: np.ndarray
+    value: pd.Series
+    diagnostics: dict[str, Any]
+
+    @classmethod
+    def _build(cls, game, grid, y0, info, decoupling) -> MarketMakingSolution:
+        pb = game.problem
+        q0 = game.initial_inventories
+        tr = integrate(pb, grid, q0, y0, payoff=True)
+        q, y = tr.q, tr.y
+        a, b, beta = (grid.at_nodes(k) for k in ("a", "b", "beta"))
+        d = forward_drift(pb.market, y, a, b, beta)
+        terminal_res = float(np.max(np.abs(y[-1] + 2 * pb.terminal * q[-1])))
+        scale = 1.0 + float(np.max(np.abs(2 * pb.terminal * q0)))
+        if not np.isfinite(terminal_res) or terminal_res > 1e-6 * scale:
+            raise MarketMakingSolveError(
+                f"equilibrium path misses Y(T) = −2A·Q(T) by {terminal_res:.3g} ({info['method']})"
+            )
+        g = jacobians_on_grid(pb, grid, q, y)
+        phi2, dd = 2.0 * grid.coef["phi"], 2.0 * pb.terminal
+        r = riccati(grid, g, phi2, dd) if decoupling == "riccati" else radon(grid, g, phi2, dd)
+        value = tr.cash - tr.penalty - pb.terminal * q[-1] ** 2
+        diag = dict(info)
+        diag.update(terminal_residual=terminal_res, decoupling=decoupling, steps=grid.steps)
+        diag.update(_truncation_report(game, d.rate, d.ask, d.bid))
+        diag.update(_assumption_4_4(game))
+        return cls(
+            game=game,
+            grid=grid,
+            time=grid.t,
+            inventory=q,
+            adjoint=y,
+            rate=d.rate,
+            ask=d.ask,
+            bid=d.bid,
+            riccati=r,
+            value=pd.Series(value, index=pd.Index(game.names, name="agent"), name="value"),
+            diagnostics=diag,
+        )
+
+    # ----------------------------------------------------------------- views
+    @property
+    def path(self) -> pd.DataFrame:
+        """Tidy: time, agent, role, inventory, adjoint, rate (traders), ask/bid_spread (makers)."""
+        g = self.game
+        k1, n, nt = self.time.size, len(g.names), len(g.trader_names)
+        rate = np.full((k1, n), np.nan)
+        ask = np.full((k1, n), np.nan)
+        bid = np.full((k1, n), np.nan)
+        rate[:, :nt] = self.rate
+        ask[:, nt:] = self.ask
+        bid[:, nt:] = self.bid
+        return pd.DataFrame(
+            {
+                "time": np.repeat(self.time, n),
+                "agent": np.tile(np.asarray(g.names, dtype=object), k1),
+                "role": np.tile(np.asarray(g.roles, dtype=object), k1),
+                "inventory": self.inventory.ravel(),
+                "adjoint": self.adjoint.ravel(),
+                "rate": rate.ravel(),
+                "ask_spread": ask.ravel(),
+                "bid_spread": bid.ravel(),
+            }
+        )
+
+    def _interp(self, arr: np.ndarray, t: float) -> np.ndarray:
+        """Linear interpolation in time of an array with the grid on axis 0."""
+        tt = self.time
+        j = int(np.clip(np.searchsorted(tt, t, side="right") - 1, 0, tt.size - 2))
+        w = float(np.clip((t - tt[j]) / (tt[j + 1] - tt[j]), 0.0, 1.0))
+        return (1 - w) * arr[j] + w * arr[j + 1]
+
+    def adjoint_at(
+        self,
+        t: float,
+        inventories: np.ndarray,
+        exact: bool = False,
+        trust_radius: float | None = None,
+    ) -> np.ndarray:
+        """Decoupling field ``Y(t, Q)`` for inventories (M, n).
+
+        ``exact=False``: first order, ``Ŷ(t) + R(t)(Q − Q̂(t))`` (Riccati (23)); error
+        O(|Q − Q̂|²). ``exact=True``: re-solve the BVP on [t, T] from each Q (batched Newton
+        over the M states, warm-started from the first-order field); one BVP solve per call.
+        ``trust_radius``: clip ``Y − Ŷ(t)`` componentwise to ±radius (None: no clipping).
+        """
+        q = np.atleast_2d(np.asarray(inventories, dtype=float))
+        y_hat = self._interp(self.adjoint, t)
+        y = y_hat + (q - self._interp(self.inventory, t)) @ self._interp(self.riccati, t).T
+        if exact and t < self.time[-1]:
+            pb = self.game.problem
+            steps = max(8, round(self.grid.steps * (self.time[-1] - t) / self.time[-1]))
+            grid = Grid.build(pb, float(t), steps)
+            y, _ = _solve_y0(pb, grid, q, "auto", guess=y)
+        if trust_radius is not None:
+            y = y_hat + np.clip(y - y_hat, -trust_radius, trust_radius)
+        return y
+
+    def controls_at(self, t: float, adjoint: np.ndarray):
+        """Pointwise maximisers at time t: (rate (M, NT), ask (M, NM), bid (M, NM))."""
+        pb = self.game.problem
+        tt = np.array([min(t, self.time[-1] * (1 - 1e-12))])
+        d = forward_drift(pb.market, adjoint, pb.noise_buy(tt), pb.noise_sell(tt), pb.beta(tt))
+        return d.rate, d.ask, d.bid
+
+    # ----------------------------------------------------------------- policies
+    def feedback_policy(
+        self, agent_name: str, exact: bool = False, trust_radius: float | str | None = "auto"
+    ) -> Policy:
+        """Decoupling-field policy ("equilibrium"): ``Y(t, Q)`` at the realised inventories.
+
+        ``exact=True`` re-solves the BVP from every path's state at every step (cost: one batched
+        BVP solve per step, ~0.1–0.2 s for 100 paths on ACAS) instead of the first-order field.
+        ``trust_radius``: ``Y − Ŷ(t)`` is clipped to ±radius (``"auto"``: 3·(−Λ(0)/Λ'(0)),
+        i.e. 3/γ; ``None``: off). Far from the equilibrium path (e.g. against a heuristic
+        opponent) unbounded quotes give fill factors ``e^{γ|Δδ|}`` that make the engine's
+        explicit time stepping overshoot and diverge; the clip keeps them ≤ e^{6}. It never
+        binds within 3/γ of the equilibrium adjoint (all tests and the equilibrium path).
+        """
+        if trust_radius == "auto":
+            trust_radius = 3.0 * self.game.problem.market.intensity.scale()
+        elif trust_radius is not None and not (
+            isinstance(trust_radius, (int, float)) and trust_radius > 0
+        ):
+            raise ValueError(f"trust_radius = {trust_radius!r}: a number > 0, 'auto' or None")
+        return _EquilibriumPolicy(self, agent_name, True, exact, trust_radius)
+
+    def open_loop_policy(self, agent_name: str) -> Policy:
+        """The equilibrium schedule along the equilibrium path ("equilibrium_open_loop")."""
+        return _EquilibriumPolicy(self, agent_name, False, False, None)
+
+    def transformed(self) -> pd.DataFrame:
+        """ACAS (22) coordinates: Q¹ᵐ, Q²ᵐ = Q¹ᵐ − Q²ᵐ, Q¹ᵉ = Q¹ᵉ − Q¹ᵐ (and Y likewise)."""
+        m = acas_transform(self.game)
+        qt, yt = self.inventory @ m.T, self.adjoint @ m.T
+        cols = ("1m", "2m", "1e")
+        data = {"time": self.time}
+        data.update({f"Q_{c}": qt[:, i] for i, c in enumerate(cols)})
+        data.update({f"Y_{c}": yt[:, i] for i, c in enumerate(cols)})
+        return pd.DataFrame(data)
+
+
+def acas_transform(game: MarketMakingGame) -> np.ndarray:
+    """Matrix M of (22) in game order (trader, maker₁, maker₂), maker₁ = larger inventory."""
+    if len(game.trader_names) != 1 or len(game.maker_names) != 2:
+        raise ValueError("the (22) transformation is defined for 1 trader and 2 makers")
+    q = game.maker_inventories
+    m1, m2 = (1, 2) if q[0] >= q[1] else (2, 1)
+    m = np.zeros((3, 3))
+    m[0, m1] = 1.0  # Q¹ᵐ
+    m[1, m1], m[1, m2] = 1.0, -1.0  # Q¹ᵐ − Q²ᵐ
+    m[2, 0], m[2, m1] = 1.0, -1.0  # Q¹ᵉ − Q¹ᵐ
+    return m
+
+
+def _truncation_report(game, rate, ask, bid) -> dict[str, Any]:
+    """Fraction of grid nodes at which ε, ξ̃ (traders) or ξ (makers) binds."""
+    mk = game.problem.market
+    out: dict[str, float] = {}
+    for i, nm in enumerate(game.trader_names):
+        v = np.abs(rate[:, i])
+        out[f"{nm}.min_rate"] = float(np.mean(np.isclose(v, mk.min_rate, atol=1e-12)))
+        out[f"{nm}.max_rate"] = float(np.mean(np.isclose(v, mk.max_rate, atol=1e-12)))
+    for j, nm in enumerate(game.maker_names):
+        s = np.maximum(np.abs(ask[:, j]), np.abs(bid[:, j]))
+        out[f"{nm}.max_spread"] = float(np.mean(np.isclose(s, mk.max_spread, atol=1e-12)))
+    return {"truncation_binding": out, "truncation_binds": any(v > 0 for v in out.values())}
+
+
+def _assumption_4_4(game: MarketMakingGame) -> dict[str, Any]:
+    """Assumption 4.4: ``q₀ᵉ − q₀¹ᵐ < −1/(2Aγ)`` (ACAS-shaped games only; else None)."""
+    mk = game.problem.market
+    a = game.problem.terminal
+    if not (mk.n_traders == 1 and mk.n_makers == 2 and mk.intensity.decay and mk.buyer[0]):
+        return {"assumption_4_4": None}
+    if not np.allclose(a, a[0]) or a[0] == 0:
+        return {"assumption_4_4": None}
+    margin = -1.0 / (2 * a[0] * mk.intensity.decay) - (
+        game.trader_inventories[0] - max(game.maker_inventories)
+    )
+    return {"assumption_4_4": bool(margin > 0), "assumption_4_4_margin": float(margin)}
+
+
+class _EquilibriumPolicy(Policy):
+    """Trader: rate (M,); maker: half-spreads (M, 2), from the solution (vectorised over paths)."""
+
+    def __init__(
+        self,
+        sol: MarketMakingSolution,
+        agent: str,
+        feedback: bool,
+        exact: bool,
+        trust_radius: float | None,
+    ):
+        g = sol.game
+        if agent not in g.names:
+            raise ValueError(f"agent_name = {agent!r}: not in this game; allowed {g.names}")
+        self.sol, self.agent, self.feedback, self.exact = sol, agent, feedback, exact
+        self.trust_radius = trust_radius
+        self.index = g.names.index(agent)
+        self.role = g.roles[self.index]
+        self.name = "equilibrium" if feedback else "equilibrium_open_loop"
+        self._nt = len(g.trader_names)
+
+    def act(self, state: MarketState) -> np.ndarray:
+        sol, m = self.sol, state.paths
+        if self.feedback:
+            cols = [state.names.index(nm) for nm in sol.game.names]
+            y = sol.adjoint_at(
+                state.t,
+                state.inventories[:, cols],
+                exact=self.exact,
+                trust_radius=self.trust_radius,
+            )
+        else:
+            y = np.broadcast_to(sol._interp(sol.adjoint, state.t), (m, len(sol.game.names)))
+        rate, ask, bid = sol.controls_at(state.t, y)
+        if self.role == "trader":
+            return np.ascontiguousarray(rate[:, self.index])
+        j = self.index - self._nt
+        return np.stack([ask[:, j], bid[:, j]], axis=-1)

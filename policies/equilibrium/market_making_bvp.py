@@ -1,0 +1,311 @@
+"""Two-point BVP of the best-quote game with deterministic coefficients (Guo & Jin (13)–(14)).
+
+With deterministic noise rates, β and penalties the martingales of (13)–(14) vanish and every
+player's FBSDE is the BVP ::
+
+    Q' = s·f(t, Y),   Y' = s·2φ(t)·Q,   Q(t₀) = q,   Y(T) = −2A·Q(T)
+
+(``s = 1``; ``s ∈ [0, 1]`` is the continuation parameter: at ``s = 0`` the solution is
+``Y ≡ −2Aq``). ``f`` is :func:`~policies.equilibrium.market_making_hamiltonian.forward_drift`.
+
+Solvers, all batched over ``P`` independent problems (paths for the exact feedback):
+
+* :func:`solve_algebraic` — φ ≡ 0: Y is constant, so the BVP is the n-dimensional algebraic system
+  ``y + 2A(q + s∫f(t, y)dt) = 0`` (Simpson quadrature = what RK4 does for a time-only drift);
+* :func:`solve_shooting` — Newton on ``Y(t₀)`` for the residual ``Y(T) + 2AQ(T)``, classical RK4
+  on a fixed grid, finite-difference Jacobian batched with the trajectory, multi-step line
+  search;
+* :func:`solve_collocation` — ``scipy.integrate.solve_bvp`` (independent method / baseline);
+* :func:`continuation` — homotopy in ``s`` from the trivial problem when a direct solve fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+from scipy.integrate import solve_bvp
+
+from policies.equilibrium.market_making_hamiltonian import Market, forward_drift
+
+
+class MarketMakingSolveError(RuntimeError):
+    """The equilibrium BVP could not be solved (Newton, continuation and collocation failed)."""
+
+
+Coef = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The deterministic data of (13)–(14): market, coefficients as vectorised callables of t."""
+
+    market: Market
+    horizon: float
+    noise_buy: Coef  # a(t)
+    noise_sell: Coef  # b(t)
+    beta: Coef  # β(t)
+    phi: Coef  # t (K,) -> (K, n) running penalties φⁱ(t)
+    terminal: np.ndarray  # (n,) Aⁱ
+    phi_zero: bool  # φ ≡ 0: the fast algebraic path applies
+
+    @property
+    def n(self) -> int:
+        return self.market.n_traders + self.market.n_makers
+
+
+@dataclass(frozen=True)
+class Grid:
+    """RK4 grid on [t₀, T] with coefficients at step starts, midpoints and (left-limit) ends.
+
+    Piecewise-constant coefficients (noise profiles) are sampled as the engine does: the value at
+    the start of a piece holds on the whole piece, so ends are evaluated at ``t_{k+1}⁻``.
+    """
+
+    t: np.ndarray  # (K+1,)
+    coef: dict[str, np.ndarray]  # name -> (3, K) (+ trailing n for φ): start, mid, end
+
+    @classmethod
+    def build(cls, problem: Problem, t0: float, steps: int) -> Grid:
+        t = np.linspace(t0, problem.horizon, steps + 1)
+        h = t[1] - t[0]
+        eps = 1e-12 * max(1.0, problem.horizon)
+        times = np.stack([t[:-1], t[:-1] + 0.5 * h, t[1:] - eps])
+        coef = {
+            "a": problem.noise_buy(times),
+            "b": problem.noise_sell(times),
+            "beta": problem.beta(times),
+            "phi": problem.phi(times.ravel()).reshape(3, steps, problem.n),
+        }
+        return cls(t, coef)
+
+    @property
+    def steps(self) -> int:
+        return self.t.size - 1
+
+    def at_nodes(self, name: str) -> np.ndarray:
+        """Coefficient at t₀..t_K (start values, and the left limit at T)."""
+        c = self.coef[name]
+        return np.concatenate([c[0], c[2][-1:]], axis=0)
+
+
+class Trajectory(NamedTuple):
+    q: np.ndarray  # (..., K+1, n)
+    y: np.ndarray  # (..., K+1, n)
+    cash: np.ndarray | None  # (..., n) ∫ payoff rate
+    penalty: np.ndarray | None  # (..., n) ∫ φQ²
+
+
+def integrate(
+    problem: Problem,
+    grid: Grid,
+    q0: np.ndarray,
+    y0: np.ndarray,
+    s: float = 1.0,
+    payoff: bool = False,
+    frozen: int | None = None,
+) -> Trajectory:
+    """Classical RK4 for ``(Q, Y)`` (and cash, ∫φQ² when ``payoff``), batched over leading axes.
+
+    ``frozen``: axis of ``y0`` holding a finite-difference batch (base first): every kink of the
+    drift follows the base trajectory's branch (see ``hamiltonian.clip_piece``).
+    """
+    m = problem.market
+    c = grid.coef
+    h = np.diff(grid.t)
+    q = np.broadcast_to(q0, np.broadcast_shapes(q0.shape, y0.shape)).astype(float)
+    y = np.broadcast_to(y0, q.shape).astype(float)
+    qs, ys = [q], [y]
+    cash = np.zeros_like(q) if payoff else None
+    pen = np.zeros_like(q) if payoff else None
+
+    def rhs(stage: int, k: int, q, y):
+        d = forward_drift(
+            m, y, c["a"][stage, k], c["b"][stage, k], c["beta"][stage, k], payoff, frozen
+        )
+        phi = c["phi"][stage, k]
+        if s == 1.0:
+            return d.dq, 2.0 * phi * q, (d.payoff, phi * q * q) if payoff else None
+        return s * d.dq, s * 2.0 * phi * q, (s * d.payoff, s * phi * q * q) if payoff else None
+
+    for k in range(grid.steps):
+        hk = h[k]
+        k1q, k1y, p1 = rhs(0, k, q, y)
+        k2q, k2y, p2 = rhs(1, k, q + 0.5 * hk * k1q, y + 0.5 * hk * k1y)
+        k3q, k3y, p3 = rhs(1, k, q + 0.5 * hk * k2q, y + 0.5 * hk * k2y)
+        k4q, k4y, p4 = rhs(2, k, q + hk * k3q, y + hk * k3y)
+        if payoff:
+            cash = cash + hk / 6 * (p1[0] + 2 * p2[0] + 2 * p3[0] + p4[0])
+            pen = pen + hk / 6 * (p1[1] + 2 * p2[1] + 2 * p3[1] + p4[1])
+        q = q + hk / 6 * (k1q + 2 * k2q + 2 * k3q + k4q)
+        y = y + hk / 6 * (k1y + 2 * k2y + 2 * k3y + k4y)
+        qs.append(q)
+        ys.append(y)
+    return Trajectory(np.stack(qs, axis=-2), np.stack(ys, axis=-2), cash, pen)
+
+
+class NewtonResult(NamedTuple):
+    y: np.ndarray  # (P, n) unknowns
+    residual: float
+    iterations: int
+    converged: bool
+
+
+FD_STEP = 1e-8  # relative forward-difference step (kinks are handled by freezing the branch)
+_ALPHAS = np.array([1.0, 0.5, 0.25, 0.1, 0.03, 0.01])
+
+
+def newton(
+    residual: Callable[[np.ndarray], np.ndarray],
+    y0: np.ndarray,
+    tol: float,
+    max_iter: int = 30,
+) -> NewtonResult:
+    """Batched damped Newton for ``residual(y) = 0``, ``y`` of shape ``(P, n)``.
+
+    ``residual(y, fd)`` maps ``(P, B, n) -> (P, B, n)``; ``fd=True`` marks a finite-difference
+    batch (base first) to be kept on the base's smooth piece. The Jacobian is a forward
+    difference computed in the same call as the residual (batch ``B = n + 1``), so a full
+    Newton step that reduces
+    every residual costs one call; otherwise the step length is the best of ``_ALPHAS`` (all
+    tried in one batched call) and the Jacobian is recomputed at the new point.
+    """
+    y = np.array(y0, dtype=float)
+    p, n = y.shape
+    shifts = np.concatenate([np.zeros((1, n)), np.eye(n)], 0)[None]
+
+    def with_jacobian(y):
+        hstep = FD_STEP * (1.0 + np.abs(y))
+        rb = residual(y[:, None, :] + shifts * hstep[:, None, :], True)
+        r = rb[:, 0]
+        jac = np.swapaxes((rb[:, 1:] - r[:, None]) / hstep[:, :, None], 1, 2)
+        return r, jac
+
+    def size(r):
+        m = np.max(np.abs(r), axis=-1)
+        return np.where(np.isfinite(m), m, np.inf)
+
+    r, jac = with_jacobian(y)
+    for it in range(max_iter + 1):
+        norms = size(r)
+        res = float(norms.max()) if norms.size else 0.0
+        if not np.isfinite(res):
+            return NewtonResult(y, res, it, False)
+        if res <= tol:
+            return NewtonResult(y, res, it, True)
+        if it == max_iter:
+            break
+        try:
+            dy = np.linalg.solve(jac, -r[..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            dy = -r  # singular Jacobian: fall back to a residual step
+        r_new, jac_new = with_jacobian(y + dy)
+        if np.all(size(r_new) < norms):
+            y, r, jac = y + dy, r_new, jac_new
+            continue
+        trial = y[:, None, :] + _ALPHAS[None, :, None] * dy[:, None, :]
+        tn = size(residual(trial, False))
+        best = np.argmin(tn, axis=1)
+        improve = tn[np.arange(p), best] < norms
+        if not improve.any():
+            return NewtonResult(y, res, it, False)
+        y = np.where(improve[:, None], trial[np.arange(p), best], y)
+        r, jac = with_jacobian(y)
+    return NewtonResult(y, res, max_iter, False)
+
+
+def _tolerance(problem: Problem, q0: np.ndarray) -> float:
+    return 1e-10 * (1.0 + float(np.max(np.abs(2 * problem.terminal * q0))))
+
+
+def solve_algebraic(
+    problem: Problem, grid: Grid, q0: np.ndarray, guess: np.ndarray, s: float = 1.0
+) -> NewtonResult:
+    """φ ≡ 0 fast path: ``y + 2A(q + s∫f(t,y)dt) = 0`` (Y constant), Simpson in time."""
+    c = grid.coef
+    h = np.diff(grid.t)
+    w = np.stack([h / 6, 4 * h / 6, h / 6]).ravel()  # Simpson weights per (stage, step)
+    a, b, beta = (c[k].ravel() for k in ("a", "b", "beta"))
+    two_a = 2.0 * problem.terminal
+
+    def residual(y: np.ndarray, fd: bool) -> np.ndarray:
+        f = forward_drift(problem.market, y[..., None, :], a, b, beta, frozen=-3 if fd else None)
+        f = f.dq
+        return y + two_a * (q0[:, None, :] + s * np.einsum("k,pbkn->pbn", w, f))
+
+    return newton(residual, guess, _tolerance(problem, q0))
+
+
+def solve_shooting(
+    problem: Problem, grid: Grid, q0: np.ndarray, guess: np.ndarray, s: float = 1.0
+) -> NewtonResult:
+    """Newton shooting on ``Y(t₀)``: residual ``Y(T) + 2A·Q(T)`` of the RK4 trajectory."""
+    two_a = 2.0 * problem.terminal
+
+    def residual(y: np.ndarray, fd: bool) -> np.ndarray:
+        tr = integrate(problem, grid, q0[:, None, :], y, s, frozen=-2 if fd else None)
+        return tr.y[..., -1, :] + two_a * tr.q[..., -1, :]
+
+    return newton(residual, guess, _tolerance(problem, q0))
+
+
+def continuation(
+    solver: Callable[..., NewtonResult],
+    problem: Problem,
+    grid: Grid,
+    q0: np.ndarray,
+    min_step: float = 1e-3,
+) -> tuple[NewtonResult, int]:
+    """Homotopy ``s: 0 → 1`` (drift and φ scaled by s) from the exact ``Y ≡ −2Aq`` at s = 0.
+
+    Adaptive: the step doubles after a success and halves after a failure. Returns the result at
+    s = 1 and the number of continuation steps; raises :class:`MarketMakingSolveError`.
+    """
+    y = -2.0 * problem.terminal * q0
+    s, ds, steps = 0.0, 0.25, 0
+    while s < 1.0:
+        target = min(1.0, s + ds)
+        res = solver(problem, grid, q0, y, target)
+        steps += 1
+        if res.converged:
+            s, y, ds = target, res.y, min(2 * ds, 1.0)
+        else:
+            ds /= 2
+            if ds < min_step:
+                raise MarketMakingSolveError(
+                    f"continuation stalled at s = {s:.4f} (drift/penalty homotopy; Newton "
+                    f"residual {res.residual:.3g}); the BVP (13)–(14) may have no solution for "
+                    "these parameters (Thm 3.10 only guarantees small T)"
+                )
+    return res, steps
+
+
+def solve_collocation(
+    problem: Problem,
+    q0: np.ndarray,
+    guess_t: np.ndarray,
+    guess_q: np.ndarray,
+    guess_y: np.ndarray,
+    tol: float = 1e-8,
+    max_nodes: int = 5000,
+):
+    """``scipy.integrate.solve_bvp`` on ``z = (Q, Y)`` (one problem; q0 of shape (n,))."""
+    n = problem.n
+    m = problem.market
+    two_a = 2.0 * problem.terminal
+
+    def fun(t, z):
+        y = z[n:].T
+        d = forward_drift(m, y, problem.noise_buy(t), problem.noise_sell(t), problem.beta(t))
+        return np.vstack([d.dq.T, 2.0 * problem.phi(t).T * z[:n]])
+
+    def bc(za, zb):
+        return np.concatenate([za[:n] - q0, zb[n:] + two_a * zb[:n]])
+
+    z0 = np.vstack([guess_q.T, guess_y.T])
+    sol = solve_bvp(fun, bc, guess_t, z0, tol=tol, max_nodes=max_nodes)
+    if not sol.success:
+        raise MarketMakingSolveError(f"solve_bvp failed: {sol.message}")
+    return sol

@@ -1,0 +1,55 @@
+"""Scenario policies ``equilibrium`` (feedback) and ``equilibrium_open_loop`` for every game.
+
+The scenario's market kind picks the game; the game is solved once per scenario build (kept in
+the factory cache) and each agent plays its own component of the solution:
+
+* ``equilibrium``: the decoupling field evaluated at the realised state (feedback map);
+* ``equilibrium_open_loop``: the equilibrium schedule along the equilibrium path.
+
+CONTRACT for game modules: ``Game.from_scenario(scenario)`` builds the game, ``.solve()`` returns a
+solution with ``feedback_policy(agent_name) -> Policy`` and ``open_loop_policy(agent_name) -> Policy``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policies.base import Policy
+from policies.registry import PolicyContext, register_policy
+
+
+def _solution(context: PolicyContext) -> Any:
+    """Solve the scenario's game once per build and share the solution among its agents."""
+    if "equilibrium" not in context.cache:
+        context.cache["equilibrium"] = game_for(context.scenario).solve()
+    return context.cache["equilibrium"]
+
+
+def game_for(scenario: Any) -> Any:
+    """The equilibrium game that a scenario's market mechanism defines."""
+    kind = scenario.market.kind
+    if kind == "impact":
+        from policies.equilibrium.execution import ExecutionGame
+
+        return ExecutionGame.from_scenario(scenario)
+    if kind in ("best_quote", "acas"):
+        from policies.equilibrium.market_making import MarketMakingGame
+
+        return MarketMakingGame.from_scenario(scenario)
+    raise ValueError(
+        f"market.kind = {kind!r} has no equilibrium solver yet; equilibrium policies are "
+        "available for 'impact' (§2), 'best_quote' (§3) and 'acas' (§4)"
+    )
+
+
+def _feedback(context: PolicyContext) -> Policy:
+    return _solution(context).feedback_policy(context.agent.name)
+
+
+def _open_loop(context: PolicyContext) -> Policy:
+    return _solution(context).open_loop_policy(context.agent.name)
+
+
+for _role in ("trader", "maker"):
+    register_policy(_role, "equilibrium")(_feedback)
+    register_policy(_role, "equilibrium_open_loop")(_open_loop)

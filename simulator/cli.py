@@ -1,0 +1,167 @@
+"""Command line: ``marketgame run SCENARIO.toml`` and ``marketgame list``.
+
+``marketgame run SCENARIO.toml [--out DIR] [--paths M] [--seed S] [--record-paths R]
+[--no-progress] [--no-plots]`` simulates the scenario, writes its outputs (see
+:mod:`simulator.runner`) and prints the payoff table (mean objective J ± standard error per
+agent) and where the files went.
+``marketgame list`` prints the example scenarios shipped in ``runs/`` and the policy names.
+
+Exit status: 0 on success, 2 on a usage error or an invalid scenario (the validation message,
+naming the field, the value and what is allowed, is printed to stderr without a traceback),
+1 when the outputs cannot be written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+import pandas as pd
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+
+
+def examples_dir() -> Path:
+    """The checked-in example scenarios (``runs/`` next to the package in a source checkout)."""
+    return Path(__file__).resolve().parents[1] / "runs"
+
+
+def format_payoffs(payoffs: pd.DataFrame) -> str:
+    """The payoff table: agent, role, policy, mean J ± standard error (one line per agent)."""
+    header = ("agent", "role", "policy", "mean J", "± s.e.")
+    rows = [
+        (str(r.agent), str(r.role), str(r.policy), f"{r.mean:.6g}", f"± {_se(r.mean, r.std_error)}")
+        for r in payoffs.itertuples(index=False)
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    lines = []
+    for row in (header, *rows):
+        cells = [
+            cell.rjust(w) if i == 3 else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _se(mean: float, se: float) -> str:
+    """Two significant digits; rounding noise of a deterministic J (≤ 1e-12·|J|) shows as 0."""
+    return "0" if abs(se) <= 1e-12 * max(1.0, abs(mean)) else f"{se:.2g}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``marketgame`` console script; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return _run(args, sys.stdout, sys.stderr)
+    if args.command == "list":
+        return _list(sys.stdout)
+    parser.print_help(sys.stderr)
+    return EXIT_INVALID
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="marketgame",
+        description="Simulate Guo & Jin market games with equilibrium or heuristic policies.",
+    )
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="simulate a scenario file and write its outputs")
+    run.add_argument("scenario", type=Path, help="scenario TOML file (e.g. runs/acas.toml)")
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output directory (default: beside the scenario, runs/acas.toml → runs/acas/)",
+    )
+    run.add_argument(
+        "--paths", type=int, default=None, help="Monte Carlo paths M (default: the scenario's)"
+    )
+    run.add_argument("--seed", type=int, default=None, help="seed (default: the scenario's)")
+    run.add_argument(
+        "--record-paths",
+        type=int,
+        default=None,
+        help="paths kept in steps.parquet and the trajectory plots (default 16)",
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    sub.add_parser("list", help="list the example scenarios and the policy names")
+    return parser
+
+
+def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from simulator.runner import DEFAULT_RECORD_PATHS, default_out, run
+    from simulator.scenario import load_scenario
+
+    record = DEFAULT_RECORD_PATHS if args.record_paths is None else args.record_paths
+    try:
+        scenario = load_scenario(args.scenario)
+    except (FileNotFoundError, IsADirectoryError):
+        print(f"marketgame: error: {args.scenario}: no such scenario file", file=stderr)
+        return EXIT_INVALID
+    except ValueError as exc:
+        print(f"marketgame: error: {args.scenario}: {exc}", file=stderr)
+        return EXIT_INVALID
+    out = args.out if args.out is not None else default_out(args.scenario)
+    try:
+        summary = run(
+            scenario,
+            out=out,
+            paths=args.paths,
+            seed=args.seed,
+            progress=not args.no_progress,
+            record_paths=record,
+            plots=not args.no_plots,
+        )
+    except ValueError as exc:  # policy parameters, paths, seed, record_paths
+        print(f"marketgame: error: {args.scenario}: {exc}", file=stderr)
+        return EXIT_INVALID
+    except OSError as exc:  # the output directory is not writable, disk full, ...
+        print(f"marketgame: error: cannot write outputs to {out}: {exc}", file=stderr)
+        return EXIT_FAILED
+    s = summary.scenario
+    print(
+        f"{s.name} ({s.market.kind}): {summary.paths} paths, seed {summary.seed}, "
+        f"{s.steps} steps of dt = {s.dt:g}",
+        file=stdout,
+    )
+    print(format_payoffs(summary.payoffs), file=stdout)
+    print(f"outputs: {summary.out}/ ({', '.join(summary.files)})", file=stdout)
+    return EXIT_OK
+
+
+def _list(stdout: TextIO) -> int:
+    from policies.registry import available_policies
+
+    directory = examples_dir()
+    files = sorted(directory.glob("*.toml")) if directory.is_dir() else []
+    print("example scenarios:" if files else "example scenarios: none found", file=stdout)
+    width = max((len(str(f.relative_to(directory.parent))) for f in files), default=0)
+    for f in files:
+        print(f"  {str(f.relative_to(directory.parent)).ljust(width)}  {_kind(f)}", file=stdout)
+    for role in ("trader", "maker"):
+        print(f"{role} policies: {', '.join(available_policies(role))}", file=stdout)
+    return EXIT_OK
+
+
+def _kind(path: Path) -> str:
+    """The market kind of a scenario file, read without validating it (cheap)."""
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError):
+        return "(unreadable)"
+    market = data.get("market")
+    return str(market.get("kind", "?")) if isinstance(market, dict) else "?"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

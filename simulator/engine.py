@@ -1,0 +1,320 @@
+"""Order-flow engine: what the actions of one step mean for the market (Guo & Jin §2, §3–§5).
+
+The engine owns the mechanism; agents and policies never touch it. All arrays hold the M paths on
+their last axis: trader rates ``rates`` ``(N_traders, M)``, maker half-spreads ``quotes``
+``(N_makers, 2, M)`` (δᵃ, δᵇ). After :meth:`Market.clear` the fill arrays describe the step:
+``buy``/``sell`` (volume bought/sold, ``(N_strategic, M)``, traders then makers), ``cash`` (cash
+change), and the noise traders' ``noise_buy``/``noise_sell``/``noise_cash`` ``(M,)``.
+
+Discretisation (fluid mode; controls piecewise constant on [t_k, t_{k+1}), the exact integrals
+of the continuous game for such controls):
+
+* §2 impact: Δ_k = α/N·Σ_j v_j·dt, ω_k = α·(a_k − b_k)·dt, trader i fills v_i·dt at
+  P_k + I_k + ϖ_k + ½(Δ_k + ω_k) + β/N·(v_i + π·Σ_{j≠i} v_j); then I += Δ, ϖ += ω (S = P + I + ϖ).
+  Noise traders fill at the impact-free mid P_k + I_k + ϖ_k + ½(Δ_k + ω_k).
+* §3/§4 best quote: quotes clipped to [−ξ, ξ]; trader rates clipped to [ε, ξ̃] (q₀ < 0) or
+  [−ξ̃, −ε] (q₀ > 0). ã = a + Σ_buyers v, b̃ = b − Σ_sellers v. Maker j sells ã·Λ(δʲᵃ − δ̄ʲᵃ)·dt at
+  P + δʲᵃ and buys b̃·Λ(δʲᵇ − δ̄ʲᵇ)·dt at P − δʲᵇ, δ̄ʲ = min_{l≠j} δˡ (0 with a single maker).
+  Traders fill at the best quote P + min δᵃ / P − min δᵇ and pay λⁱ(v)·dt, λⁱ = β·vⁱ² or
+  β·vⁱ(vⁱ + c·mean_{j≠i} vʲ) (Remark 3.3). Noise traders fill at the best quotes too. Not
+  volume-conserving (as in the paper: Λ is an intensity, not a share).
+* §5 logit: maker i takes the share ζⁱ = softmax_i(−ς·δⁱ + oⁱ) of ã and of b̃ (Σζ = 1: maker
+  volume = trader + noise volume); strategic inventories also get ε·ΔW (``diffusion``).
+
+Poisson mode: every volume is lot_size × Poisson(intensity·dt/lot_size) with the fluid
+intensities (traders |v|, noise a and b, best-quote makers ã·Λ and b̃·Λ); in the logit market the
+realised market orders are split among the makers multinomially with probabilities ζ, so volume
+is conserved order by order. Per-share prices and temporary costs are those of the fluid step at
+the chosen rates, so each step's expected cash flows equal the fluid ones; state (inventories,
+I, ϖ) moves with the realised volumes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from simulator.processes import INVENTORY, PathRandom
+from simulator.scenario import Scenario
+
+
+class Market:
+    """Common state and helpers of every mechanism (see the module docstring)."""
+
+    has_quotes = True
+
+    def __init__(self, scenario: Scenario, paths: int, random: PathRandom) -> None:
+        m = scenario.market
+        self.spec = m
+        self.random = random
+        self.dt = scenario.dt
+        self.poisson = scenario.flow == "poisson"
+        self.lot = scenario.lot_size
+        self.nt, self.nm = len(scenario.traders), len(scenario.makers)
+        self.paths = paths
+        n = self.nt + self.nm
+        self.rates = np.zeros((self.nt, paths))
+        self.quotes = np.zeros((self.nm, 2, paths))
+        self.buy = np.zeros((n, paths))
+        self.sell = np.zeros((n, paths))
+        self.cash = np.zeros((n, paths))
+        self.noise_buy = np.zeros(paths)
+        self.noise_sell = np.zeros(paths)
+        self.noise_cash = np.zeros(paths)
+        self.diffusion: np.ndarray | None = None
+        self.best_ask: np.ndarray | None = None
+        self.best_bid: np.ndarray | None = None
+        self._vol = np.zeros((self.nt, paths))  # signed trader volumes of the step
+        q0 = np.array([a.initial_inventory for a in scenario.traders]).reshape(-1, 1)
+        self._buyers = q0 < 0  # (nt, 1): the §3 indicator I(q₀ < 0)
+        self._sellers = q0 > 0
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _poisson_volumes(self, intensities: np.ndarray) -> np.ndarray:
+        """lot × Poisson(intensity·dt/lot), row by row (intensities ``(k, M)``, in place)."""
+        intensities *= self.dt / self.lot
+        self.random.poisson(intensities, out=intensities)
+        intensities *= self.lot
+        return intensities
+
+    def _intensities(self, nb: np.ndarray, ns: np.ndarray, extra: int = 0) -> np.ndarray:
+        """The step's order intensities, ``(nt + 2 + extra, M)``: |trader rates|, noise buy rate,
+        noise sell rate, then ``extra`` rows for the caller to fill (best-quote maker fills);
+        :meth:`_draw` turns them into volumes."""
+        buf = np.empty((self.nt + 2 + extra, self.paths))
+        np.abs(self.rates, out=buf[: self.nt])
+        buf[self.nt] = nb
+        buf[self.nt + 1] = ns
+        return buf
+
+    def _draw(self, buf: np.ndarray) -> None:
+        """Turn ``buf`` (intensities) into volumes; set trader and noise volumes."""
+        if self.poisson:
+            self._poisson_volumes(buf)
+            np.copysign(buf[: self.nt], self.rates, out=self._vol)
+        else:
+            buf *= self.dt
+            np.multiply(self.rates, self.dt, out=self._vol)
+        self.noise_buy[:] = buf[self.nt]
+        self.noise_sell[:] = buf[self.nt + 1]
+
+    def _set_trader_fills(self) -> None:
+        vol, nt = self._vol, self.nt
+        np.maximum(vol, 0.0, out=self.buy[:nt])
+        np.maximum(-vol, 0.0, out=self.sell[:nt])
+
+    def post_quotes(self) -> None:
+        """Makers have written ``quotes``: clip them and compute the best quotes."""
+
+    def clear(self, step: int, price: np.ndarray, nb: np.ndarray, ns: np.ndarray) -> None:
+        """Compute the step's fills and cash flows from ``rates``/``quotes`` at P_k = ``price``."""
+        raise NotImplementedError
+
+    def mark_price(self, price: np.ndarray) -> np.ndarray:
+        """The price at which the objective marks terminal inventory: P_T (§3–§5)."""
+        return price
+
+
+class ImpactMarket(Market):
+    """§2: permanent impact I, noise drift ϖ, temporary impact with cross-impact π."""
+
+    has_quotes = False
+
+    def __init__(self, scenario: Scenario, paths: int, random: PathRandom) -> None:
+        super().__init__(scenario, paths, random)
+        self.impact = np.zeros(paths)  # I_k = α/N ∫ Σ v dt
+        self.noise_drift = np.zeros(paths)  # ϖ_k = α ∫ (a − b) dt
+        m = self.spec
+        self._alpha_n = m.permanent_impact / self.nt
+        self._beta_n = m.temporary_impact / self.nt
+        self._pi = m.cross_impact
+
+    def clear(self, step: int, price: np.ndarray, nb: np.ndarray, ns: np.ndarray) -> None:
+        buf = self._intensities(nb, ns)
+        self._draw(buf)
+        vol, nt = self._vol, self.nt
+        delta = vol.sum(axis=0)
+        delta *= self._alpha_n  # Δ_k
+        omega = self.noise_buy - self.noise_sell
+        omega *= self.spec.permanent_impact  # ω_k
+        mid = price + self.impact + self.noise_drift + 0.5 * (delta + omega)
+        rates = self.rates
+        # β/N (v_i + π Σ_{j≠i} v_j) = β/N ((1 − π) v_i + π Σ_j v_j)
+        fill = rates * (self._beta_n * (1.0 - self._pi))
+        fill += (self._beta_n * self._pi) * rates.sum(axis=0)
+        fill += mid
+        np.multiply(fill, vol, out=self.cash[:nt])
+        np.negative(self.cash[:nt], out=self.cash[:nt])
+        self._set_trader_fills()
+        np.multiply(mid, self.noise_sell - self.noise_buy, out=self.noise_cash)
+        self.impact += delta
+        self.noise_drift += omega
+
+    def mark_price(self, price: np.ndarray) -> np.ndarray:
+        """S = P + I + ϖ (recorded as ``market_price``); §2's objective marks inventory at the
+        market price S_T (J = E[−∫Ŝ v dt + S_T Q_T − ∫φQ² dt − A Q_T²])."""
+        return price + self.impact + self.noise_drift
+
+
+class BestQuoteMarket(Market):
+    """§3 (and §4): makers compete with the best other quote through the intensity Λ."""
+
+    def __init__(self, scenario: Scenario, paths: int, random: PathRandom) -> None:
+        super().__init__(scenario, paths, random)
+        m = self.spec
+        self.best_ask = np.zeros(paths)
+        self.best_bid = np.zeros(paths)
+        self._xi = m.max_spread
+        lo = np.where(self._buyers, m.min_rate, -m.max_rate)
+        hi = np.where(self._buyers, m.max_rate, -m.min_rate)
+        self._rate_lo, self._rate_hi = lo, hi  # admissible set A^{i,e} of §3
+        self._beta = m.temporary_impact
+        self._coupling = (
+            m.cost_coupling / (self.nt - 1)
+            if m.temporary_cost == "aggregated" and self.nt > 1
+            else 0.0
+        )
+        self._gamma = m.intensity_decay
+        self._intensity = None if m.intensity == "exponential" else m.intensity
+        self._shares = np.zeros((self.nm, 2, paths))
+
+    # -- quotes ------------------------------------------------------------------------------------
+    def post_quotes(self) -> None:
+        q = self.quotes
+        if math.isfinite(self._xi):
+            np.clip(q, -self._xi, self._xi, out=q)
+        np.min(q[:, 0], axis=0, out=self.best_ask)
+        np.min(q[:, 1], axis=0, out=self.best_bid)
+
+    def _competitors(self) -> np.ndarray:
+        """δ̄ʲ = min_{l≠j} δˡ per side, ``(nm, 2, M)``; 0 (the reference price) for one maker."""
+        q = self.quotes
+        if self.nm == 1:
+            return np.zeros_like(q)
+        if self.nm == 2:
+            return q[::-1]
+        order = np.argsort(q, axis=0)
+        first = np.take_along_axis(q, order[:1], axis=0)
+        second = np.take_along_axis(q, order[1:2], axis=0)
+        is_best = np.arange(self.nm).reshape(-1, 1, 1) == order[:1]
+        return np.where(is_best, second, first)
+
+    def _compute_shares(self) -> np.ndarray:
+        """Λ(δʲ − δ̄ʲ) for both sides, ``(nm, 2, M)``."""
+        if self._intensity is None and self.nm == 2:
+            # two makers: x¹ = −x⁰, so Λ(x¹) = exp(γx⁰) = 1/Λ(x⁰) (one exp instead of two)
+            s = self._shares
+            np.subtract(self.quotes[0], self.quotes[1], out=s[0])
+            s[0] *= -self._gamma
+            np.exp(s[0], out=s[0])
+            np.divide(1.0, s[0], out=s[1])
+            return s
+        x = self.quotes - self._competitors()
+        if self._intensity is None:
+            x *= -self._gamma
+            return np.exp(x, out=self._shares)
+        self._shares[...] = self._intensity(x)
+        return self._shares
+
+    # -- clearing ----------------------------------------------------------------------------------
+    def _flows(self, nb: np.ndarray, ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """ã = a + Σ_buyers v and b̃ = b − Σ_sellers v (intended rates)."""
+        v = self.rates
+        a_tilde = nb + np.where(self._buyers, v, 0.0).sum(axis=0)
+        b_tilde = ns - np.where(self._sellers, v, 0.0).sum(axis=0)
+        return a_tilde, b_tilde
+
+    def _maker_volumes(self, step: int, nb: np.ndarray, ns: np.ndarray) -> None:
+        """Draw all volumes; maker sells into ``sell[nt:]``, buys into ``buy[nt:]``."""
+        nt, nm = self.nt, self.nm
+        a_tilde, b_tilde = self._flows(nb, ns)
+        shares = self._compute_shares()
+        buf = self._intensities(nb, ns, extra=2 * nm)
+        mk = buf[nt + 2 :].reshape(nm, 2, self.paths)
+        np.multiply(shares[:, 0], a_tilde, out=mk[:, 0])
+        np.multiply(shares[:, 1], b_tilde, out=mk[:, 1])
+        self._draw(buf)  # maker rows become ã·Λ·dt (fluid) or lot × Poisson counts
+        self.sell[nt:] = mk[:, 0]
+        self.buy[nt:] = mk[:, 1]
+
+    def clear(self, step: int, price: np.ndarray, nb: np.ndarray, ns: np.ndarray) -> None:
+        nt = self.nt
+        if nt:
+            np.clip(self.rates, self._rate_lo, self._rate_hi, out=self.rates)
+        self._maker_volumes(step, nb, ns)
+        # makers: + (P + δᵃ)·sold − (P − δᵇ)·bought
+        q = self.quotes
+        mc = self.cash[nt:]
+        np.multiply(price + q[:, 0], self.sell[nt:], out=mc)
+        mc -= (price - q[:, 1]) * self.buy[nt:]
+        ask = price + self.best_ask
+        bid = price - self.best_bid
+        if nt:
+            v, vol = self.rates, self._vol
+            # per-share temporary cost β(vⁱ + c·mean_{j≠i} vʲ) at the chosen rates
+            unit = v * self._beta
+            if self._coupling:
+                unit += (self._beta * self._coupling) * (v.sum(axis=0) - v)
+            unit += np.where(self._buyers, ask, bid)
+            np.multiply(unit, vol, out=self.cash[:nt])
+            np.negative(self.cash[:nt], out=self.cash[:nt])
+            self._set_trader_fills()
+        np.multiply(bid, self.noise_sell, out=self.noise_cash)
+        self.noise_cash -= ask * self.noise_buy
+
+
+class LogitMarket(BestQuoteMarket):
+    """§5: shares ζⁱ = softmax(−ς·δ + o), volume conserved; ε·ΔW on strategic inventories."""
+
+    def __init__(self, scenario: Scenario, paths: int, random: PathRandom) -> None:
+        super().__init__(scenario, paths, random)
+        m = self.spec
+        offsets = m.share_offsets or (0.0,) * self.nm
+        self._offsets = np.asarray(offsets, dtype=float).reshape(-1, 1, 1)
+        self._sigma = m.share_sharpness
+        self._eps_sqdt = m.inventory_noise * math.sqrt(self.dt)
+        if self._eps_sqdt:
+            self.diffusion = np.zeros((self.nt + self.nm, paths))
+
+    def _compute_shares(self) -> np.ndarray:
+        z = self.quotes * -self._sigma
+        z += self._offsets
+        z -= z.max(axis=0, keepdims=True)
+        np.exp(z, out=self._shares)
+        self._shares /= self._shares.sum(axis=0, keepdims=True)
+        return self._shares
+
+    def _maker_volumes(self, step: int, nb: np.ndarray, ns: np.ndarray) -> None:
+        nt, nm = self.nt, self.nm
+        shares = self._compute_shares()
+        buf = self._intensities(nb, ns)
+        self._draw(buf)
+        # realised ã·dt and b̃·dt: noise + traders of the matching side
+        vol = self._vol
+        asks = self.noise_buy + np.where(self._buyers, vol, 0.0).sum(axis=0)
+        bids = self.noise_sell - np.where(self._sellers, vol, 0.0).sum(axis=0)
+        if self.poisson:
+            counts = np.stack([asks, bids]) / self.lot
+            np.rint(counts, out=counts)
+            split = np.empty((2, nm, self.paths))
+            self.random.multinomial(counts, np.moveaxis(shares, 1, 0), out=split)
+            split *= self.lot
+            self.sell[nt:] = split[0]
+            self.buy[nt:] = split[1]
+        else:
+            np.multiply(shares[:, 0], asks, out=self.sell[nt:])
+            np.multiply(shares[:, 1], bids, out=self.buy[nt:])
+        if self.diffusion is not None:
+            z = self.random.normal(INVENTORY, step, width=nt + nm)
+            np.multiply(z, self._eps_sqdt, out=self.diffusion)
+
+
+def make_market(scenario: Scenario, paths: int, random: PathRandom) -> Market:
+    """The engine for ``scenario.market.kind``."""
+    kind = scenario.market.kind
+    if kind == "impact":
+        return ImpactMarket(scenario, paths, random)
+    if kind in ("best_quote", "acas"):
+        return BestQuoteMarket(scenario, paths, random)
+    return LogitMarket(scenario, paths, random)

@@ -1,0 +1,242 @@
+"""The Mesa model: one :meth:`MarketModel.step` advances all M Monte Carlo paths by dt.
+
+Step k (t_k = k·dt), in this order:
+
+1. exogenous processes: noise rates at t_k (a(t_k), b(t_k) or κ(L_k)); P_k, L_k are current;
+2. makers quote: ``policy.act(state)`` → (δᵃ, δᵇ), clipped by the engine, best quotes computed;
+3. traders choose rates: ``policy.act(state)`` (they see ``best_ask`` / ``best_bid``);
+4. the engine (:mod:`simulator.engine`) computes flows, fills and prices;
+5. accounting: each agent settles its fills (cash, inventory, running penalty);
+6. P and L advance to t_{k+1}; the recorder keeps the step's actions and the new state.
+
+Randomness comes from :class:`~simulator.processes.PathRandom` (keyed by path blocks), not from
+Mesa's ``model.rng``, so that chunked runs reproduce one-piece runs bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import mesa
+import numpy as np
+
+from agents import Books, ExecutionTrader, MarketMaker, NoiseTrader
+from agents.base import AccountingAgent, StrategicAgent
+from policies.base import MarketState, Policy
+from simulator.engine import Market, make_market
+from simulator.processes import NoiseRates, PathRandom, ReferencePrice
+from simulator.scenario import Scenario
+
+
+class Recorder:
+    """Preallocated ``(n+1, R)`` / ``(n, R)`` arrays for the first ``R`` paths of a run, and the
+    terminal ``(M,)`` costs of every path; chunks write into their slice."""
+
+    def __init__(self, scenario: Scenario, paths: int, recorded: int, noise: bool) -> None:
+        n, r = scenario.steps, recorded
+        self.recorded = r
+        kind = scenario.market.kind
+
+        def state() -> np.ndarray:
+            return np.empty((n + 1, r))
+
+        def per_step() -> np.ndarray:
+            return np.empty((n, r))
+
+        self.reference_price = state()
+        self.market: dict[str, np.ndarray] = {}
+        if kind == "impact":
+            self.market["market_price"] = state()
+        else:
+            self.market["best_ask"] = per_step()
+            self.market["best_bid"] = per_step()
+        if scenario.noise.factor is not None:
+            self.market["noise_factor"] = state()
+        self.market["noise_buy_rate"] = per_step()
+        self.market["noise_sell_rate"] = per_step()
+        self.agents: list[dict[str, np.ndarray]] = []
+        roles = [a.role for a in scenario.agents] + (["noise"] if noise else [])
+        for role in roles:
+            arrays = {
+                "inventory": state(),
+                "cash": state(),
+                "buy_volume": per_step(),
+                "sell_volume": per_step(),
+                "running_cost": np.empty(paths),
+                "terminal_cost": np.empty(paths),
+                "objective": np.empty(paths),
+            }
+            if role == "trader":
+                arrays["rate"] = per_step()
+            elif role == "maker":
+                arrays["ask_spread"] = per_step()
+                arrays["bid_spread"] = per_step()
+            self.agents.append(arrays)
+
+
+class MarketModel(mesa.Model):
+    """Paths ``[start, start + paths)`` of a run of ``scenario`` with ``seed``.
+
+    ``policies``: one built :class:`~policies.base.Policy` per strategic agent, in column order
+    (traders, then makers). ``recorder``: where to write trajectories (None: nothing recorded).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        policies: Sequence[Policy],
+        paths: int,
+        seed: int,
+        start: int = 0,
+        recorder: Recorder | None = None,
+    ) -> None:
+        super().__init__(seed=seed)
+        self.scenario = scenario
+        self.paths = paths
+        self.dt = scenario.dt
+        self.k = 0
+        self.random_paths = PathRandom(seed, start, start + paths)
+        self.price = ReferencePrice(scenario.price, paths, self.dt)
+        self.noise = NoiseRates(scenario.noise, paths, scenario.steps, self.dt)
+        self.market: Market = make_market(scenario, paths, self.random_paths)
+        specs = scenario.agents
+        q0 = [a.initial_inventory for a in specs]
+        self.books = Books([*q0, 0.0], paths)  # last row: the noise traders
+        n = len(specs)
+        self.names = tuple(a.name for a in specs)
+        self.roles = tuple(a.role for a in specs)
+        self._inventories = self.books.inventory[:n].T  # (M, n) view: MarketState.inventories
+        self._q0 = np.broadcast_to(np.asarray(q0, dtype=float), (paths, n))
+        self._zeros = np.zeros(paths)
+        self.strategic: list[StrategicAgent] = []
+        for row, (spec, policy) in enumerate(zip(specs, policies, strict=True)):
+            cls = ExecutionTrader if spec.role == "trader" else MarketMaker
+            policy.reset(paths)
+            self.strategic.append(cls(self, spec, self.books, row, policy))
+        self.noise_trader: NoiseTrader | None = None
+        if self.noise.active:
+            self.noise_trader = NoiseTrader(self, "noise", self.books, n)
+        self.recorder = recorder
+        self._terminal_slice = slice(start, start + paths)
+        if recorder is not None:
+            lo, hi = start, min(start + paths, recorder.recorded)
+            self._rec = (slice(lo, hi), slice(0, hi - lo)) if hi > lo else None
+        else:
+            self._rec = None
+        self._record_state(0)
+
+    # -- observation -----------------------------------------------------------------------------
+    def observe(self, agent: StrategicAgent, with_quotes: bool) -> MarketState:
+        """The :class:`MarketState` that ``agent`` sees at the current step."""
+        m = self.market
+        quotes = with_quotes and m.has_quotes
+        drift = getattr(m, "noise_drift", self._zeros)
+        return MarketState(
+            t=self.k * self.dt,
+            step=self.k,
+            dt=self.dt,
+            horizon=self.scenario.horizon,
+            index=agent.row,
+            names=self.names,
+            roles=self.roles,
+            inventories=self._inventories,
+            initial_inventories=self._q0,
+            reference_price=self.price.value,
+            noise_drift=drift,
+            noise_buy_rate=self.noise.buy,
+            noise_sell_rate=self.noise.sell,
+            best_ask=m.best_ask if quotes else None,
+            best_bid=m.best_bid if quotes else None,
+        )
+
+    # -- one step --------------------------------------------------------------------------------
+    def step(self) -> None:
+        k, m = self.k, self.market
+        self.noise.observe(k)
+        makers = self.agents_by_type.get(MarketMaker)
+        if makers:
+            for agent in makers:
+                d = np.asarray(agent.decide())
+                m.quotes[agent.row - m.nt] = d.T if d.ndim == 2 else d[:, None]
+            m.post_quotes()
+        traders = self.agents_by_type.get(ExecutionTrader)
+        if traders:
+            for agent in traders:
+                m.rates[agent.row] = agent.decide()
+        m.clear(k, self.price.value, self.noise.buy, self.noise.sell)
+        diffusion = m.diffusion
+        for agent in self.strategic:
+            r = agent.row
+            agent.settle(
+                m.buy[r], m.sell[r], m.cash[r], self.dt, None if diffusion is None else diffusion[r]
+            )
+        if self.noise_trader is not None:
+            self.noise_trader.settle(m.noise_buy, m.noise_sell, m.noise_cash, self.dt)
+        self._record_step(k)
+        self.price.advance(self.random_paths, k)
+        self.noise.advance(self.random_paths, k)
+        self.k = k + 1
+        self._record_state(self.k)
+
+    def run(self, progress: Callable[[int], None] | None = None) -> None:
+        """All remaining steps (``progress(k)`` after each), then the terminal objectives."""
+        for _ in range(self.scenario.steps - self.k):
+            self.step()
+            if progress is not None:
+                progress(self.k)
+        self._record_terminal()
+
+    # -- recording -------------------------------------------------------------------------------
+    def _accounts(self) -> list[AccountingAgent]:
+        return [*self.strategic, *([self.noise_trader] if self.noise_trader else [])]
+
+    def _record_state(self, k: int) -> None:
+        if self._rec is None:
+            return
+        g, c = self._rec
+        rec = self.recorder
+        rec.reference_price[k, g] = self.price.value[c]
+        mk = rec.market
+        if "market_price" in mk:
+            mk["market_price"][k, g] = self.market.mark_price(self.price.value)[c]
+        if "noise_factor" in mk:
+            mk["noise_factor"][k, g] = self.noise.level[c]
+        for agent, arrays in zip(self._accounts(), rec.agents, strict=True):
+            arrays["inventory"][k, g] = agent.inventory[c]
+            arrays["cash"][k, g] = agent.cash[c]
+
+    def _record_step(self, k: int) -> None:
+        if self._rec is None:
+            return
+        g, c = self._rec
+        rec, m = self.recorder, self.market
+        mk = rec.market
+        if "best_ask" in mk:
+            mk["best_ask"][k, g] = m.best_ask[c]
+            mk["best_bid"][k, g] = m.best_bid[c]
+        mk["noise_buy_rate"][k, g] = self.noise.buy[c]
+        mk["noise_sell_rate"][k, g] = self.noise.sell[c]
+        for agent, arrays in zip(self.strategic, rec.agents, strict=False):
+            r = agent.row
+            arrays["buy_volume"][k, g] = m.buy[r, c]
+            arrays["sell_volume"][k, g] = m.sell[r, c]
+            if agent.role == "trader":
+                arrays["rate"][k, g] = m.rates[r, c]
+            else:
+                arrays["ask_spread"][k, g] = m.quotes[r - m.nt, 0, c]
+                arrays["bid_spread"][k, g] = m.quotes[r - m.nt, 1, c]
+        if self.noise_trader is not None:
+            arrays = rec.agents[-1]
+            arrays["buy_volume"][k, g] = m.noise_buy[c]
+            arrays["sell_volume"][k, g] = m.noise_sell[c]
+
+    def _record_terminal(self) -> None:
+        """Terminal costs and J of every path (recorded or not) into the recorder's slices."""
+        if self.recorder is None:
+            return
+        sl = self._terminal_slice
+        p_t = self.market.mark_price(self.price.value)  # S_T in §2, P_T otherwise
+        for agent, arrays in zip(self._accounts(), self.recorder.agents, strict=True):
+            arrays["running_cost"][sl] = agent.running_cost
+            arrays["terminal_cost"][sl] = agent.terminal_cost()
+            arrays["objective"][sl] = agent.objective(p_t)

@@ -1,0 +1,128 @@
+"""In-memory Monte Carlo simulation of a scenario: :func:`simulate`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from policies.base import Policy
+from policies.registry import PolicyContext, build_policy
+from simulator.model import MarketModel, Recorder
+from simulator.processes import BLOCK, NoiseRates
+from simulator.result import AgentPath, SimulationResult
+from simulator.scenario import Scenario
+
+
+def build_policies(
+    scenario: Scenario,
+    overrides: Mapping[str, Policy] | None = None,
+    cache: dict[str, Any] | None = None,
+) -> list[Policy]:
+    """One policy per strategic agent (column order), built from the registry with one shared
+    ``cache``; ``overrides`` maps agent names to ready policies (e.g. a best response)."""
+    overrides = dict(overrides or {})
+    names = {a.name for a in scenario.agents}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(
+            f"policies = {unknown!r} name no agent of the scenario; agents: "
+            f"{', '.join(a.name for a in scenario.agents)}"
+        )
+    cache = {} if cache is None else cache
+    built = []
+    for spec in scenario.agents:
+        policy = overrides.get(spec.name)
+        if policy is None:
+            policy = build_policy(PolicyContext(scenario, spec, cache))
+        if getattr(policy, "role", spec.role) != spec.role:
+            raise ValueError(
+                f"{spec.name}: policy {getattr(policy, 'name', policy)!r} has role "
+                f"{policy.role!r}; the agent is a {spec.role}"
+            )
+        built.append(policy)
+    return built
+
+
+def simulate(
+    scenario: Scenario,
+    paths: int | None = None,
+    seed: int | None = None,
+    *,
+    record: bool | int = True,
+    chunk_paths: int | None = None,
+    policies: Mapping[str, Policy] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SimulationResult:
+    """Simulate ``paths`` Monte Carlo paths (default ``scenario.paths``) with ``seed`` (default
+    ``scenario.seed``) and return a :class:`~simulator.result.SimulationResult`.
+
+    ``record``: True keeps every path's trajectories, False only the terminal quantities
+    (``running_cost``, ``terminal_cost``, ``objective``; for millions of paths), an int R keeps
+    the trajectories of the first R paths. ``chunk_paths``: simulate at most this many paths at a
+    time (a multiple of ``BLOCK`` = 1024); results are bit-identical to the one-piece run because
+    randomness is keyed by path blocks. ``policies``: agent name → ready :class:`Policy`,
+    replacing the scenario's policy for that agent (all others are built from the registry).
+    ``progress(done, total)`` is called after every step (``total`` = chunks × steps).
+    """
+    if not isinstance(scenario, Scenario):
+        raise ValueError(f"scenario = {scenario!r} must be a Scenario (see load_scenario)")
+    paths = scenario.paths if paths is None else paths
+    seed = scenario.seed if seed is None else seed
+    for key, value, low in (("paths", paths, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            raise ValueError(f"{key} = {value!r} must be an integer >= {low}")
+    paths, seed = int(paths), int(seed)
+    if isinstance(record, bool):
+        recorded = paths if record else 0
+    elif isinstance(record, int | np.integer) and record >= 0:
+        recorded = min(int(record), paths)
+    else:
+        raise ValueError(f"record = {record!r} must be True, False or a number of paths >= 0")
+    chunk = paths if chunk_paths is None else chunk_paths
+    if (
+        isinstance(chunk, bool)
+        or not isinstance(chunk, int | np.integer)
+        or chunk < 1
+        or (chunk < paths and chunk % BLOCK)
+    ):
+        raise ValueError(
+            f"chunk_paths = {chunk_paths!r} must be a positive multiple of {BLOCK} "
+            "(random numbers are keyed by blocks of that many paths)"
+        )
+    built = build_policies(scenario, policies)
+    noise_active = NoiseRates(scenario.noise, 1, scenario.steps, scenario.dt).active
+    recorder = Recorder(scenario, paths, recorded, noise_active)
+    starts = range(0, paths, chunk)
+    for c, start in enumerate(starts):
+        model = MarketModel(scenario, built, min(chunk, paths - start), seed, start, recorder)
+        if progress is None:
+            model.run()
+        else:
+            model.run(lambda k, c=c: progress(c * scenario.steps + k, len(starts) * scenario.steps))
+    return _result(scenario, seed, paths, recorder, built, noise_active)
+
+
+def _result(
+    scenario: Scenario, seed: int, paths: int, rec: Recorder, policies: list[Policy], noise: bool
+) -> SimulationResult:
+    roles = [a.role for a in scenario.agents] + (["noise"] if noise else [])
+    names = [a.name for a in scenario.agents] + (["noise"] if noise else [])
+    pnames = [
+        getattr(p, "name", a.policy) for p, a in zip(policies, scenario.agents, strict=True)
+    ] + ["noise"]
+    agents = tuple(
+        AgentPath(name=n, role=r, policy=p, **arrays)
+        for n, r, p, arrays in zip(names, roles, pnames, rec.agents, strict=False)
+    )
+    time = np.arange(scenario.steps + 1) * scenario.dt
+    return SimulationResult(
+        scenario=scenario,
+        seed=seed,
+        paths=paths,
+        time=time,
+        reference_price=rec.reference_price,
+        agents=agents,
+        market=rec.market,
+    )

@@ -1,0 +1,131 @@
+"""The ``marketgame`` command line: payoff table, exit codes, validation messages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from simulator.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK, main
+
+GOOD = """
+name = "cli_impact"
+horizon = 1.0
+steps = 10
+paths = 32
+seed = 1
+[market]
+kind = "impact"
+permanent_impact = 0.1
+temporary_impact = 0.2
+[noise]
+buy_rate = 2.0
+sell_rate = 2.0
+[[traders]]
+name = "seller"
+policy = "twap"
+initial_inventory = 5.0
+terminal_penalty = 1.0
+"""
+
+
+def test_run_prints_payoff_table_and_output_dir(tmp_path, capsys):
+    scenario = tmp_path / "cli_impact.toml"
+    scenario.write_text(GOOD)
+    status = main(["run", str(scenario), "--paths", "16", "--seed", "2", "--no-plots"])
+    out, err = capsys.readouterr()
+    assert status == EXIT_OK
+    assert err == ""  # the progress bar stays silent off a terminal; no warnings
+    lines = out.splitlines()
+    assert lines[0].startswith("cli_impact (impact): 16 paths, seed 2, 10 steps")
+    assert lines[1].split() == ["agent", "role", "policy", "mean", "J", "±", "s.e."]
+    assert lines[2].split()[:3] == ["seller", "trader", "twap"]
+    assert "±" in lines[2]
+    # default output directory: beside the scenario, named after the file
+    assert lines[-1].startswith(f"outputs: {tmp_path / 'cli_impact'}/")
+    assert (tmp_path / "cli_impact" / "payoffs.csv").is_file()
+
+
+def test_bad_scenario_exits_2_with_field_value_and_allowed(tmp_path, capsys):
+    scenario = tmp_path / "bad.toml"
+    scenario.write_text(GOOD.replace('kind = "impact"', 'kind = "lob"'))
+    status = main(["run", str(scenario), "--out", str(tmp_path / "o")])
+    out, err = capsys.readouterr()
+    assert status == EXIT_INVALID
+    assert out == ""
+    assert "market.kind = 'lob'" in err and "allowed: impact, best_quote, acas, logit" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "o").exists()  # nothing written for an invalid scenario
+
+
+def test_bad_policy_parameter_exits_2(tmp_path, capsys):
+    scenario = tmp_path / "bad.toml"
+    scenario.write_text(
+        GOOD.replace(
+            'policy = "twap"', 'policy = "participation"\nparams = { participation = 1.5 }'
+        )
+    )
+    assert main(["run", str(scenario), "--out", str(tmp_path / "o")]) == EXIT_INVALID
+    err = capsys.readouterr().err
+    assert "params.participation = 1.5" in err and "Traceback" not in err
+
+
+def test_missing_file_and_bad_paths_exit_2(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.toml")]) == EXIT_INVALID
+    assert "no such scenario file" in capsys.readouterr().err
+    scenario = tmp_path / "ok.toml"
+    scenario.write_text(GOOD)
+    assert main(["run", str(scenario), "--paths", "0"]) == EXIT_INVALID
+    assert "paths = 0" in capsys.readouterr().err
+
+
+def test_unwritable_output_exits_1_with_message(tmp_path, capsys):
+    scenario = tmp_path / "ok.toml"
+    scenario.write_text(GOOD)
+    blocker = tmp_path / "file"
+    blocker.write_text("")  # a file where the output directory should be
+    status = main(["run", str(scenario), "--out", str(blocker / "out"), "--no-plots"])
+    err = capsys.readouterr().err
+    assert status == EXIT_FAILED
+    assert "cannot write outputs" in err and "Traceback" not in err
+
+
+def test_invalid_toml_syntax_exits_2(tmp_path, capsys):
+    scenario = tmp_path / "broken.toml"
+    scenario.write_text("name = \n")
+    assert main(["run", str(scenario)]) == EXIT_INVALID
+    assert "invalid TOML" in capsys.readouterr().err
+
+
+def test_list_shows_examples_and_policy_names(capsys):
+    assert main(["list"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "runs/acas.toml" in out
+    assert "trader policies:" in out and "twap" in out
+    assert "maker policies:" in out and "avellaneda_stoikov" in out
+
+
+def test_console_script_exit_status_without_traceback(tmp_path):
+    """End to end in a fresh interpreter: the status reaches the shell, stderr is one message."""
+    scenario = tmp_path / "bad.toml"
+    scenario.write_text(GOOD.replace("horizon = 1.0", "horizon = -1.0"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulator.cli", "run", str(scenario)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == EXIT_INVALID
+    assert "horizon = -1.0" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("argv", [[], ["run"]])
+def test_usage_errors_exit_2(argv, capsys):
+    if argv:
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == EXIT_INVALID
+    else:
+        assert main(argv) == EXIT_INVALID
+    assert "usage: marketgame" in capsys.readouterr().err

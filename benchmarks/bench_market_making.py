@@ -3,9 +3,10 @@
 One table, every row measured in the same run, methods interleaved and best of ``--repeats``
 (the machine is shared, timings are noisy):
 
-* ACAS (1 trader, 2 makers), φ = 0.1: ``solve()`` (Newton shooting from the φ = 0 algebraic
-  solution) vs the baseline ``solve(method="collocation")`` (plain ``scipy.integrate.solve_bvp``
-  on the 2n-dimensional BVP from the trivial guess Y = −2Aq₀, no fast path). Target < 0.2 s.
+* ACAS (1 trader, 2 makers), φ = 0.1: ``solve()`` (φ = 0 algebraic solution, then
+  ``solve_bvp`` warm-started from its path; shooting if that fails) vs the baselines
+  ``solve(method="collocation")`` (plain ``scipy.integrate.solve_bvp`` on the 2n-dimensional BVP
+  from the trivial guess Y = −2Aq₀, no fast path) and ``method="shooting"``. Target < 0.2 s.
 * ACAS, φ = 0: the algebraic fast path (Y constant: n-dimensional Newton) vs shooting vs
   collocation.
 * 10 traders + 5 makers (general constructor, aggregated cost c = 0.5, 3 sellers), exponential
@@ -121,14 +122,24 @@ def main() -> None:
     rows: list[tuple[str, str, float, float, str]] = []
 
     cases = [
-        ("ACAS φ=0.1", MarketMakingGame.acas(**ACAS), ["auto", "collocation"], "< 0.2 s"),
+        (
+            "ACAS φ=0.1",
+            MarketMakingGame.acas(**ACAS),
+            ["auto", "shooting", "collocation"],
+            "< 0.2 s",
+        ),
         (
             "ACAS φ=0",
             MarketMakingGame.acas(**{**ACAS, "running_penalty": 0.0}),
             ["auto", "shooting", "collocation"],
             "< 0.2 s",
         ),
-        ("10+5, exp Λ", large_game("exponential", smooth), ["auto", "collocation"], "< 5 s"),
+        (
+            "10+5, exp Λ",
+            large_game("exponential", smooth),
+            ["auto", "shooting", "collocation"],
+            "< 5 s",
+        ),
         ("10+5, log-concave Λ", large_game(log_concave, smooth), ["auto", "collocation"], "< 5 s"),
         (
             "10+5, exp Λ, b=(1,2)",

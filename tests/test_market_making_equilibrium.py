@@ -134,8 +134,11 @@ def test_shooting_collocation_and_algebraic_fast_path_agree(phi):
 
 def test_rk4_grid_refinement_converges_at_fourth_order():
     game = MarketMakingGame.acas(**ACAS)
-    ref = game.solve(steps=400)
-    err = [np.abs(game.solve(steps=k).adjoint[0] - ref.adjoint[0]).max() for k in (25, 50)]
+    ref = game.solve(steps=400, method="shooting")
+    err = [
+        np.abs(game.solve(steps=k, method="shooting").adjoint[0] - ref.adjoint[0]).max()
+        for k in (25, 50)
+    ]
     assert err[1] < 1e-8
     assert err[0] / err[1] > 8  # ~16 for RK4 (measured 16.4)
 
@@ -289,3 +292,21 @@ def test_many_traders_and_makers_general_game_solves_with_structure():
     ym = sol.adjoint[:, 5:]
     assert np.all(np.diff(ym[:, order], axis=1) >= -1e-10)
     assert np.all(sol.rate[:, :3] >= 0) and np.all(sol.rate[:, 3:] <= 0)
+
+
+def test_hard_parameters_are_solved_by_homotopy_or_collocation_fallback():
+    # A = 50: from Y = −2Aq₀ the makers' quotes differ by 2Aγ(q¹ − q²) = 200 → e^{400}
+    # overflows; the φ = 0 pre-solve needs the inventory homotopy. T = 20: shooting is
+    # unstable over the long horizon; the path comes from solve_bvp's interpolant.
+    stiff = MarketMakingGame.acas(**{**ACAS, "terminal_penalty": 50.0}).solve()
+    long = MarketMakingGame.acas(**{**ACAS, "horizon": 20.0}).solve()
+    for sol in (stiff, long):
+        a = sol.game.problem.terminal
+        np.testing.assert_allclose(sol.adjoint[-1], -2 * a * sol.inventory[-1], atol=1e-7)
+        assert np.all(np.isfinite(sol.riccati)) and np.all(np.isfinite(sol.value))
+    assert long.diagnostics["method"].startswith("collocation")
+    # the collocation path obeys the BVP: Y' = 2φQ (Simpson check of Y(T) − Y(0) = ∫2φQ)
+    t, q, y = long.time, long.inventory, long.adjoint
+    w = np.full(t.size, 2.0)
+    w[1::2], w[0], w[-1] = 4.0, 1.0, 1.0
+    np.testing.assert_allclose(y[-1] - y[0], (t[1] - t[0]) / 3 * (w @ (0.2 * q)), rtol=1e-4)

@@ -16,7 +16,11 @@ from policies.equilibrium.execution_nash import (
     execution_nash_gap,
     execution_payoffs,
 )
-from policies.equilibrium.market_making import MarketMakingGame, MarketMakingSolution
+from policies.equilibrium.market_making import (
+    MarketMakingGame,
+    MarketMakingSolution,
+    MarketMakingSolveError,
+)
 from policies.equilibrium.market_making_nash import (
     BestQuoteMarket,
     BestResponseError,
@@ -32,6 +36,7 @@ __all__ = [
     "ExecutionSolution",
     "MarketMakingGame",
     "MarketMakingSolution",
+    "MarketMakingSolveError",
     "MeanFieldGame",
     "RiccatiBlowUpError",
     "execution_best_response",

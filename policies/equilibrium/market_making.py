@@ -10,9 +10,15 @@ With deterministic coefficients the equilibrium FBSDE (13)–(14) is the BVP ::
 with ``f`` built from the pointwise Hamiltonian maximisers ϕ (traders), ψ (makers) of Thm 3.9
 (:mod:`market_making_hamiltonian`). For the ACAS model (§4: 1 trader, 2 makers, Λ = e^{−γx},
 λ = βv²) ``f`` is (18)–(19) and the controls are (17). The BVP is solved by
-:mod:`market_making_bvp` (φ ≡ 0: algebraic fast path; else Newton shooting; both with
-continuation; collocation as a fallback/independent method) and the decoupling field by the
+:mod:`market_making_bvp`: φ ≡ 0 → the algebraic fast path (Y constant); else the φ = 0 solution
+warm-starts ``solve_bvp`` (smooth coefficients) or Newton shooting on an RK4 grid (piecewise
+noise profiles, or when collocation fails), with continuation (horizon, then inventory/noise
+homotopy) and collocation as the last resort. The decoupling field ``R = ∂Y/∂Q`` comes from the
 variational Riccati (23) / Radon formula (Thm 4.3) in :mod:`market_making_riccati`.
+
+Accuracy (ACAS example, see tests/benchmark): Ŷ(0) to ~1e-9 (50 RK4 steps) / ~1e-11
+(collocation); first-order feedback ``Ŷ + R(Q − Q̂)`` errs by O(|ΔQ|²) (1.4e-4 at |ΔQ| = 0.05,
+9e-3 at 0.4); the exact feedback re-solves the BVP (~1e-11). Values J use P₀ = 0.
 
 Usage::
 
@@ -202,7 +208,7 @@ class MarketMakingGame:
                 f"intensity = {self.intensity!r}: allowed 'exponential', a callable Λ(x) or an "
                 "Intensity"
             )
-        lam.validate(half_width=None if not math.isfinite(xi) else max(2 * xi, lam.scale()))
+        lam.validate(half_width=max(20 * lam.scale(), 2 * xi) if math.isfinite(xi) else None)
         nt, nm = qe.size, qm.size
         names_e = self.trader_names or tuple(f"trader_{i}" for i in range(nt))
         names_m = self.maker_names or tuple(f"maker_{i}" for i in range(nm))
@@ -271,6 +277,7 @@ class MarketMakingGame:
             phi=phi,
             terminal=np.asarray(terms),
             phi_zero=bool(phi_zero),
+            smooth=pieces == 1,
         )
         object.__setattr__(self, "_problem", problem)
         object.__setattr__(self, "_pieces", pieces)
@@ -395,12 +402,16 @@ class MarketMakingGame:
     ) -> MarketMakingSolution:
         """Solve (13)–(14) on an RK4 grid of ``steps`` steps and the decoupling field (23).
 
-        ``method``: "auto" (φ ≡ 0: algebraic fast path, else shooting; continuation in s if a
-        direct Newton fails; collocation as last resort), or one of "algebraic" (needs φ ≡ 0),
-        "shooting", "collocation". ``decoupling``: "radon" (Radon's lemma: linear ODE, explicit
-        when φ ≡ 0; the default — far less stiff) or "riccati" (RK4 on (23) directly).
+        ``method``: "auto" (φ ≡ 0: algebraic fast path, else shooting warm-started from the
+        φ = 0 solution; if Newton fails, continuation: drift/horizon homotopy, then inventory
+        and noise homotopy; ``solve_bvp`` collocation as last resort, whose interpolant then
+        gives the path — long horizons, where re-shooting is unstable), or one of "algebraic"
+        (needs φ ≡ 0), "shooting", "collocation". ``decoupling``: "radon" (Radon's lemma:
+        linear ODE, explicit when φ ≡ 0; the default — far less stiff) or "riccati" (RK4 on
+        (23) directly); Radon falls back to Riccati if V(t) is singular.
         Raises :class:`MarketMakingSolveError` if no method converges.
         """
+        auto_steps = steps is None
         steps = self.default_steps() if steps is None else int(steps)
         if steps < 2:
             raise ValueError(f"steps = {steps!r}: need ≥ 2")
@@ -413,17 +424,26 @@ class MarketMakingGame:
         pb = self._problem
         if method == "algebraic" and not pb.phi_zero:
             raise ValueError("method = 'algebraic' needs running penalties φ ≡ 0 (Y constant)")
-        grid = Grid.build(pb, 0.0, steps)
         q0 = self.initial_inventories[None, :]
-        y0, info = _solve_y0(pb, grid, q0, method)
-        return MarketMakingSolution._build(self, grid, y0[0], info, decoupling)
+        refinements = 2 if auto_steps else 0  # default grid: refine ×4 if (23) is too stiff
+        for attempt in range(refinements + 1):
+            grid = Grid.build(pb, 0.0, steps)
+            # trial Newton steps may overflow exp(−γx): non-finite residuals are rejected
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                y0, info = _solve_y0(pb, grid, q0, method)
+                try:
+                    return MarketMakingSolution._build(self, grid, y0[0], info, decoupling)
+                except _DecouplingError:
+                    if attempt == refinements:
+                        raise
+            steps *= 4
 
 
 def _solve_y0(pb: Problem, grid: Grid, q0: np.ndarray, method: str, guess=None):
     """Y(t₀) for a batch of initial states ``q0`` (P, n); returns (y0, info dict)."""
     info: dict[str, Any] = {"continuation_steps": 0}
     if method == "collocation":
-        y0 = _collocation_y0(pb, grid, q0)
+        y0 = _collocation_y0(pb, grid, q0, info)
         info.update(method="collocation", newton_iterations=0, residual=float("nan"))
         return y0, info
     use_alg = pb.phi_zero and method in ("auto", "algebraic")
@@ -438,6 +458,11 @@ def _solve_y0(pb: Problem, grid: Grid, q0: np.ndarray, method: str, guess=None):
                 guess = _newton_or_continuation(solve_algebraic, pb0, g0, q0, guess)[0].y
             except MarketMakingSolveError:
                 pass
+            else:
+                if method == "auto" and q0.shape[0] == 1 and pb.smooth:
+                    y0 = _warm_collocation(pb, pb0, grid, g0, q0, guess, info)
+                    if y0 is not None:
+                        return y0, info
     try:
         res, nsteps = _newton_or_continuation(solver, pb, grid, q0, guess)
         info["continuation_steps"] = nsteps
@@ -445,20 +470,48 @@ def _solve_y0(pb: Problem, grid: Grid, q0: np.ndarray, method: str, guess=None):
         if method != "auto" or q0.shape[0] != 1:
             raise
         info["method"] = "collocation (fallback)"
-        return _collocation_y0(pb, grid, q0), {**info, "residual": float("nan")}
+        info["residual"] = float("nan")
+        return _collocation_y0(pb, grid, q0, info), info
     info.update(newton_iterations=res.iterations, residual=res.residual)
     return res.y, info
 
 
+def _warm_collocation(pb, pb0, grid, g0, q0, guess, info) -> np.ndarray | None:
+    """``solve_bvp`` started from the φ = 0 equilibrium path (smooth coefficients, one state).
+
+    In the numpy-overhead regime collocation (one vectorised call per Newton iteration over all
+    nodes) beats shooting (4 calls per RK4 step); None if it fails (then: shooting).
+    """
+    tr = integrate(pb0, g0, q0[0], guess[0])
+    try:
+        sol = solve_collocation(pb, q0[0], grid.t, tr.q, tr.y, max_nodes=1000)
+    except MarketMakingSolveError:
+        return None
+    info.update(
+        method="collocation (warm start)",
+        _path=sol.sol,
+        newton_iterations=0,
+        residual=float(np.max(np.abs(sol.rms_residuals))),
+    )
+    return sol.sol(grid.t[0])[pb.n :][None, :]
+
+
 def _newton_or_continuation(solver, pb: Problem, grid: Grid, q0: np.ndarray, guess: np.ndarray):
-    """Direct Newton from ``guess``; if it fails, the homotopy of :func:`continuation`."""
+    """Direct Newton from ``guess``; if it fails, the drift then the inventory homotopy."""
     res = solver(pb, grid, q0, guess)
     if res.converged:
         return res, 0
-    return continuation(solver, pb, grid, q0)
+    try:
+        return continuation(solver, pb, grid, q0, "drift")
+    except MarketMakingSolveError:
+        return continuation(solver, pb, grid, q0, "inventory")
 
 
-def _collocation_y0(pb: Problem, grid: Grid, q0: np.ndarray) -> np.ndarray:
+def _collocation_y0(
+    pb: Problem, grid: Grid, q0: np.ndarray, info: dict | None = None
+) -> np.ndarray:
+    """Y(t₀) by ``solve_bvp`` from the trivial guess; ``info["_path"]`` keeps the interpolant
+    (the solution's path then comes from collocation, not from an unstable RK4 re-shoot)."""
     n = pb.n
     out = []
     for q in q0:
@@ -467,7 +520,28 @@ def _collocation_y0(pb: Problem, grid: Grid, q0: np.ndarray) -> np.ndarray:
             pb, q, t, np.tile(q, (t.size, 1)), np.tile(-2 * pb.terminal * q, (t.size, 1))
         )
         out.append(sol.sol(grid.t[0])[n:])
+        if info is not None:
+            info["_path"] = sol.sol
     return np.asarray(out)
+
+
+def _collocation_path(pb: Problem, grid: Grid, path) -> Any:
+    """Q, Y on the grid from a collocation interpolant; cash and ∫φQ² by Simpson per step."""
+    n = pb.n
+    t = grid.t
+    z, zm = path(t), path(0.5 * (t[:-1] + t[1:]))
+    q, y = z[:n].T, z[n:].T
+    qm, ym = zm[:n].T, zm[n:].T
+    c = grid.coef
+    h = np.diff(t)[:, None]
+    pays, pens = [], []
+    for stage, (qq, yy) in enumerate(((q[:-1], y[:-1]), (qm, ym), (q[1:], y[1:]))):
+        d = forward_drift(pb.market, yy, c["a"][stage], c["b"][stage], c["beta"][stage], True)
+        pays.append(d.payoff)
+        pens.append(c["phi"][stage] * qq * qq)
+    cash = (h / 6 * (pays[0] + 4 * pays[1] + pays[2])).sum(0)
+    pen = (h / 6 * (pens[0] + 4 * pens[1] + pens[2])).sum(0)
+    return q, y, cash, pen
 
 
 # --------------------------------------------------------------------------- solution
@@ -496,8 +570,13 @@ class MarketMakingSolution:
     def _build(cls, game, grid, y0, info, decoupling) -> MarketMakingSolution:
         pb = game.problem
         q0 = game.initial_inventories
-        tr = integrate(pb, grid, q0, y0, payoff=True)
-        q, y = tr.q, tr.y
+        info = dict(info)
+        path = info.pop("_path", None)
+        if path is None:
+            tr = integrate(pb, grid, q0, y0, payoff=True)
+            q, y, cash, penalty = tr.q, tr.y, tr.cash, tr.penalty
+        else:
+            q, y, cash, penalty = _collocation_path(pb, grid, path)
         a, b, beta = (grid.at_nodes(k) for k in ("a", "b", "beta"))
         d = forward_drift(pb.market, y, a, b, beta)
         terminal_res = float(np.max(np.abs(y[-1] + 2 * pb.terminal * q[-1])))
@@ -508,8 +587,16 @@ class MarketMakingSolution:
             )
         g = jacobians_on_grid(pb, grid, q, y)
         phi2, dd = 2.0 * grid.coef["phi"], 2.0 * pb.terminal
-        r = riccati(grid, g, phi2, dd) if decoupling == "riccati" else radon(grid, g, phi2, dd)
-        value = tr.cash - tr.penalty - pb.terminal * q[-1] ** 2
+        r = _decoupling(grid, g, phi2, dd, decoupling)
+        if r is None and decoupling == "radon":  # V(t) ill-conditioned (large φ·T): Riccati
+            decoupling = "riccati (radon failed)"
+            r = _decoupling(grid, g, phi2, dd, "riccati")
+        if r is None:
+            raise _DecouplingError(
+                "decoupling field: Radon's V(t) is singular and the Riccati (23) blows up on this "
+                "grid; Thm 4.2 needs a bounded solution of (23) — try more steps"
+            )
+        value = cash - penalty - pb.terminal * q[-1] ** 2
         diag = dict(info)
         diag.update(terminal_residual=terminal_res, decoupling=decoupling, steps=grid.steps)
         diag.update(_truncation_report(game, d.rate, d.ask, d.bid))
@@ -581,7 +668,8 @@ class MarketMakingSolution:
             pb = self.game.problem
             steps = max(8, round(self.grid.steps * (self.time[-1] - t) / self.time[-1]))
             grid = Grid.build(pb, float(t), steps)
-            y, _ = _solve_y0(pb, grid, q, "auto", guess=y)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                y, _ = _solve_y0(pb, grid, q, "auto", guess=y)
         if trust_radius is not None:
             y = y_hat + np.clip(y - y_hat, -trust_radius, trust_radius)
         return y
@@ -641,6 +729,20 @@ def acas_transform(game: MarketMakingGame) -> np.ndarray:
     m[1, m1], m[1, m2] = 1.0, -1.0  # Q¹ᵐ − Q²ᵐ
     m[2, 0], m[2, m1] = 1.0, -1.0  # Q¹ᵉ − Q¹ᵐ
     return m
+
+
+class _DecouplingError(MarketMakingSolveError):
+    """R could not be integrated on this grid (stiff (23)); a finer grid may succeed."""
+
+
+def _decoupling(grid, g, phi2, dd, kind: str) -> np.ndarray | None:
+    """R by Radon's lemma or RK4 on (23); None if it fails (singular V, overflow)."""
+    try:
+        with np.errstate(all="ignore"):
+            r = radon(grid, g, phi2, dd) if kind == "radon" else riccati(grid, g, phi2, dd)
+    except (np.linalg.LinAlgError, FloatingPointError):
+        return None
+    return r if np.all(np.isfinite(r)) else None
 
 
 def _truncation_report(game, rate, ask, bid) -> dict[str, Any]:

@@ -50,6 +50,7 @@ class Problem:
     phi: Coef  # t (K,) -> (K, n) running penalties φⁱ(t)
     terminal: np.ndarray  # (n,) Aⁱ
     phi_zero: bool  # φ ≡ 0: the fast algebraic path applies
+    smooth: bool = True  # no piecewise-constant profile (collocation needs no jump handling)
 
     @property
     def n(self) -> int:
@@ -221,7 +222,12 @@ def _tolerance(problem: Problem, q0: np.ndarray) -> float:
 
 
 def solve_algebraic(
-    problem: Problem, grid: Grid, q0: np.ndarray, guess: np.ndarray, s: float = 1.0
+    problem: Problem,
+    grid: Grid,
+    q0: np.ndarray,
+    guess: np.ndarray,
+    s: float = 1.0,
+    max_iter: int = 30,
 ) -> NewtonResult:
     """φ ≡ 0 fast path: ``y + 2A(q + s∫f(t,y)dt) = 0`` (Y constant), Simpson in time."""
     c = grid.coef
@@ -235,11 +241,16 @@ def solve_algebraic(
         f = f.dq
         return y + two_a * (q0[:, None, :] + s * np.einsum("k,pbkn->pbn", w, f))
 
-    return newton(residual, guess, _tolerance(problem, q0))
+    return newton(residual, guess, _tolerance(problem, q0), max_iter)
 
 
 def solve_shooting(
-    problem: Problem, grid: Grid, q0: np.ndarray, guess: np.ndarray, s: float = 1.0
+    problem: Problem,
+    grid: Grid,
+    q0: np.ndarray,
+    guess: np.ndarray,
+    s: float = 1.0,
+    max_iter: int = 30,
 ) -> NewtonResult:
     """Newton shooting on ``Y(t₀)``: residual ``Y(T) + 2A·Q(T)`` of the RK4 trajectory."""
     two_a = 2.0 * problem.terminal
@@ -248,7 +259,7 @@ def solve_shooting(
         tr = integrate(problem, grid, q0[:, None, :], y, s, frozen=-2 if fd else None)
         return tr.y[..., -1, :] + two_a * tr.q[..., -1, :]
 
-    return newton(residual, guess, _tolerance(problem, q0))
+    return newton(residual, guess, _tolerance(problem, q0), max_iter)
 
 
 def continuation(
@@ -256,26 +267,52 @@ def continuation(
     problem: Problem,
     grid: Grid,
     q0: np.ndarray,
-    min_step: float = 1e-3,
+    homotopy: str = "inventory",
+    min_step: float = 1.0 / 128,
+    max_iter: int = 15,
+    max_steps: int = 60,
 ) -> tuple[NewtonResult, int]:
-    """Homotopy ``s: 0 → 1`` (drift and φ scaled by s) from the exact ``Y ≡ −2Aq`` at s = 0.
+    """Homotopy ``s: 0 → 1`` from an easy problem; adaptive steps (×2 on success, ÷2 on failure).
 
-    Adaptive: the step doubles after a success and halves after a failure. Returns the result at
-    s = 1 and the number of continuation steps; raises :class:`MarketMakingSolveError`.
+    * ``"inventory"``: initial inventories and noise rates scaled by s (``q₀ → s·q₀``,
+      ``a, b → s·a, s·b``); at s = 0 nothing trades but ε and the solution is Y ≈ 0. Adjoint
+      differences grow gradually, so the exponential fill rates stay moderate along the path.
+    * ``"drift"``: drift f and φ scaled by s (≈ horizon s·T); exact ``Y ≡ −2Aq₀`` at s = 0,
+      which can put γ·|Y¹ᵐ − Y²ᵐ| far out when A·|q¹ᵐ − q²ᵐ| is large.
+
+    Returns the result at s = 1 and the number of steps; raises :class:`MarketMakingSolveError`.
     """
-    y = -2.0 * problem.terminal * q0
+    if homotopy == "drift":
+
+        def at(s: float, y: np.ndarray) -> NewtonResult:
+            return solver(problem, grid, q0, y, s, max_iter)
+
+        y = -2.0 * problem.terminal * q0
+    elif homotopy == "inventory":
+
+        def at(s: float, y: np.ndarray) -> NewtonResult:
+            coef = {**grid.coef, "a": s * grid.coef["a"], "b": s * grid.coef["b"]}
+            return solver(problem, Grid(grid.t, coef), s * q0, y, 1.0, max_iter)
+
+        start = at(0.0, np.zeros_like(q0))
+        if not start.converged:
+            raise MarketMakingSolveError("inventory homotopy: the s = 0 problem did not converge")
+        y = start.y
+    else:
+        raise ValueError(f"homotopy = {homotopy!r}: allowed 'inventory', 'drift'")
     s, ds, steps = 0.0, 0.25, 0
+    res = None
     while s < 1.0:
         target = min(1.0, s + ds)
-        res = solver(problem, grid, q0, y, target)
+        res = at(target, y)
         steps += 1
         if res.converged:
             s, y, ds = target, res.y, min(2 * ds, 1.0)
         else:
             ds /= 2
-            if ds < min_step:
+            if ds < min_step or steps >= max_steps:
                 raise MarketMakingSolveError(
-                    f"continuation stalled at s = {s:.4f} (drift/penalty homotopy; Newton "
+                    f"continuation ({homotopy} homotopy) stalled at s = {s:.4f} (Newton "
                     f"residual {res.residual:.3g}); the BVP (13)–(14) may have no solution for "
                     "these parameters (Thm 3.10 only guarantees small T)"
                 )

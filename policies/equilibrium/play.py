@@ -6,8 +6,8 @@ the factory cache) and each agent plays its own component of the solution:
 * ``equilibrium``: the decoupling field evaluated at the realised state (feedback map);
 * ``equilibrium_open_loop``: the equilibrium schedule along the equilibrium path.
 
-CONTRACT for game modules: ``Game.from_scenario(scenario)`` builds the game, ``.solve()`` returns a
-solution with ``feedback_policy(agent_name) -> Policy`` and ``open_loop_policy(agent_name) -> Policy``.
+Each game module provides ``Game.from_scenario(scenario)``; ``.solve()`` returns a solution with
+``feedback_policy(agent_name) -> Policy`` and ``open_loop_policy(agent_name) -> Policy``.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """Lazy ``run`` (lives in :mod:`simulator.runner`, written by the runner engineer)."""
+    """``run`` is imported lazily: :mod:`simulator.runner` pulls in pyarrow and matplotlib."""
     if name == "run":
         from simulator.runner import run
 

@@ -4,6 +4,9 @@
 [--no-progress] [--no-plots]`` simulates the scenario, writes its outputs (see
 :mod:`simulator.runner`) and prints the payoff table (mean objective J ± standard error per
 agent) and where the files went.
+``marketgame nash-gap SCENARIO.toml [--seed S]`` prints each strategic agent's Nash gap: its
+payoff under the scenario's profile, its best-response payoff with every other strategy held
+fixed, and the gain (fluid flow; §2, §3 and §4 markets; see :func:`policies.equilibrium.nash_gap`).
 ``marketgame list`` prints the example scenarios shipped in ``runs/`` and the policy names.
 
 Exit status: 0 on success, 2 on a usage error or an invalid scenario (the validation message,
@@ -61,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         return _run(args, sys.stdout, sys.stderr)
+    if args.command == "nash-gap":
+        return _nash_gap(args, sys.stdout, sys.stderr)
     if args.command == "list":
         return _list(sys.stdout)
     parser.print_help(sys.stderr)
@@ -93,22 +98,34 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    gap = sub.add_parser(
+        "nash-gap", help="each agent's best-response gain against the scenario's profile"
+    )
+    gap.add_argument("scenario", type=Path, help="scenario TOML file (fluid flow)")
+    gap.add_argument("--seed", type=int, default=None, help="seed (default: the scenario's)")
     sub.add_parser("list", help="list the example scenarios and the policy names")
     return parser
 
 
-def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from simulator.runner import DEFAULT_RECORD_PATHS, default_out, run
+def _load(path: Path, stderr: TextIO):
+    """The validated scenario, or None after printing why it cannot be read."""
     from simulator.scenario import load_scenario
 
-    record = DEFAULT_RECORD_PATHS if args.record_paths is None else args.record_paths
     try:
-        scenario = load_scenario(args.scenario)
+        return load_scenario(path)
     except (FileNotFoundError, IsADirectoryError):
-        print(f"marketgame: error: {args.scenario}: no such scenario file", file=stderr)
-        return EXIT_INVALID
+        print(f"marketgame: error: {path}: no such scenario file", file=stderr)
     except ValueError as exc:
-        print(f"marketgame: error: {args.scenario}: {exc}", file=stderr)
+        print(f"marketgame: error: {path}: {exc}", file=stderr)
+    return None
+
+
+def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from simulator.runner import DEFAULT_RECORD_PATHS, default_out, run
+
+    record = DEFAULT_RECORD_PATHS if args.record_paths is None else args.record_paths
+    scenario = _load(args.scenario, stderr)
+    if scenario is None:
         return EXIT_INVALID
     out = args.out if args.out is not None else default_out(args.scenario)
     try:
@@ -135,6 +152,26 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     )
     print(format_payoffs(summary.payoffs), file=stdout)
     print(f"outputs: {summary.out}/ ({', '.join(summary.files)})", file=stdout)
+    return EXIT_OK
+
+
+def _nash_gap(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from policies.equilibrium import nash_gap
+
+    scenario = _load(args.scenario, stderr)
+    if scenario is None:
+        return EXIT_INVALID
+    seed = scenario.seed if args.seed is None else args.seed
+    try:
+        gap = nash_gap(scenario, seed=seed)
+    except ValueError as exc:  # Poisson flow, stochastic noise, a market without a solver, ...
+        print(f"marketgame: error: {args.scenario}: {exc}", file=stderr)
+        return EXIT_INVALID
+    print(
+        f"{scenario.name} ({scenario.market.kind}): Nash gap on {scenario.steps} steps", file=stdout
+    )
+    table = gap[["agent", "policy", "payoff", "best_response_payoff", "gain"]]
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.6g}"), file=stdout)
     return EXIT_OK
 
 

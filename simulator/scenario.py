@@ -1,8 +1,5 @@
 """Scenario data model: one validated, immutable description of a market and its agents.
 
-CONTRACT (pinned by the lead; the core-simulator helper owns this file and adds validation,
-``Scenario.from_dict`` / ``load_scenario`` and docs, but must keep these names and meanings).
-
 Units: time in the horizon's units, rates in shares per unit time, prices in currency.
 
 Every dataclass validates itself on construction (``__post_init__``), so a :class:`Scenario`

@@ -6,10 +6,18 @@ not mocks: the engine must treat them exactly like production policies.
 
 from __future__ import annotations
 
-from typing import Any
+import os
 
-import numpy as np
-import pytest
+# Pin BLAS/OpenMP to one thread before numpy is imported (this conftest is loaded before any
+# test module): the suite's matrix operations are small, and on this shared 2-core machine a
+# multithreaded BLAS made them 10–40× slower. ``setdefault`` keeps an explicit user setting.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 from policies.base import MarketState, Policy
 from policies.registry import PolicyContext, available_policies, register_policy

@@ -49,6 +49,7 @@ class AccountingAgent(mesa.Agent):
         self.running_penalty = running_penalty
         self.terminal_penalty = terminal_penalty
         self._prev = np.empty_like(self.inventory)
+        self._tmp = np.empty_like(self.inventory)
 
     def settle(
         self,
@@ -60,17 +61,24 @@ class AccountingAgent(mesa.Agent):
     ) -> None:
         """Q_{k+1} = Q_k + bought − sold (+ ε·ΔW), X += cash_flow, and the exact running
         penalty of a linear inventory path, φ·dt·(Q_k² + Q_k·Q_{k+1} + Q_{k+1}²)/3."""
-        q, prev = self.inventory, self._prev
-        if self.running_penalty:
-            prev[:] = q
+        q, prev, phi = self.inventory, self._prev, self.running_penalty
+        if phi:
+            np.copyto(prev, q)
         q += bought
         q -= sold
         if diffusion is not None:
             q += diffusion
         self.cash += cash_flow
-        if self.running_penalty:
-            # Q_k² + Q_k Q_{k+1} + Q_{k+1}² = Q_k (Q_k + Q_{k+1}) + Q_{k+1}²
-            self.running_cost += (self.running_penalty * dt / 3.0) * (prev * (prev + q) + q * q)
+        if phi:
+            # Q_k² + Q_k Q_{k+1} + Q_{k+1}² = Q_k (Q_k + Q_{k+1}) + Q_{k+1}², evaluated in place in
+            # the order of (φ·dt/3)·(prev·(prev + q) + q·q), so without temporaries
+            t = self._tmp
+            np.add(prev, q, out=t)
+            t *= prev
+            np.multiply(q, q, out=prev)  # Q_k no longer needed
+            t += prev
+            t *= phi * dt / 3.0
+            self.running_cost += t
 
     def terminal_cost(self) -> np.ndarray:
         """A·Q_T²."""

@@ -17,12 +17,22 @@ exact piecewise-constant discretisation, see ``simulator/engine.py``):
 (b)  numpy  — the same dynamics as one bare numpy function over (M,) arrays: the floor.
 
 Throughput is reported in agent-path-steps per second (3 strategic agents × paths × steps per
-run / wall time; best of ``--repeats``, implementations interleaved so that machine load hits
-them alike). All three use the same standard normals for the reference price (the block-keyed
-stream of :class:`simulator.processes.PathRandom`), so their objectives J must agree path by
-path to rounding; the script asserts this before printing the table. The naive model gets its
-normals as pre-drawn Python lists (not timed), so its rate is, if anything, flattered. Targets:
-(i) ≥ 50× (a) and (i) within 4× of (b).
+run / wall time; best of ``--repeats`` rounds after an untimed warm-up, implementations
+interleaved so that machine load hits them alike; the range over rounds and the per-round paired
+ratios are printed too, since the machine is shared and timings are noisy). All three use the
+same standard normals for the reference price (the block-keyed stream of
+:class:`simulator.processes.PathRandom`), so their objectives J must agree path by path to
+rounding; the script asserts this before printing the table. The naive model gets its normals
+as pre-drawn Python lists (not timed), so its rate is, if anything, flattered. Targets:
+(i) ≥ 50× (a) and (i) within 4× of (b), judged on the best-of-k times (PASS/FAIL printed;
+``--strict`` exits 1 on a FAIL).
+
+Note on fairness: in fluid mode this market's inventories, hence the makers' quotes, are the same
+on every path (only the reference price, which no policy here reads, is random). The engine
+notices and evaluates exp(−γx) once per side instead of once per path (bit-identical, see
+``BestQuoteMarket._exp``); (a) and (b) evaluate it per path, as a plain implementation would.
+With path-dependent quotes (Poisson flow, price-driven policies, §5 inventory noise) the engine
+pays the full exp, as (b) does.
 """
 
 from __future__ import annotations
@@ -284,53 +294,76 @@ def timed(fn: Callable[[], np.ndarray]) -> tuple[float, np.ndarray]:
     return time.perf_counter() - start, out
 
 
+OURS, OURS_REC, FLOOR, NAIVE = (
+    "(i) ours, simulate(record=False)",
+    "(i) ours, simulate(record=16)",
+    "(b) bare numpy function",
+    "(a) naive Mesa, agent per path",
+)
+TARGET_NAIVE = 50.0  # (i) at least this many times the naive model's throughput
+TARGET_FLOOR = 4.0  # (i) at most this many times slower than the numpy floor
+
+
+def spread(values: list[float], fmt: str) -> str:
+    """``best [min–max]`` of per-round figures."""
+    return f"{format(min(values), fmt)}–{format(max(values), fmt)}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--paths", type=int, default=10_000)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--mesa-paths", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5, help="rounds (best of k)")
     parser.add_argument("--profile", action="store_true", help="cProfile one run of (i)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     args = parser.parse_args(argv)
     p = Params(steps=args.steps)
     m, n, mm = args.paths, args.steps, args.mesa_paths
     normals = naive_normals(p, mm)
 
     impls: dict[str, tuple[int, Callable[[], np.ndarray]]] = {
-        "(i) ours, simulate(record=False)": (m, lambda: run_ours(p, m, record=False)),
-        "(i) ours, simulate(record=16)": (m, lambda: run_ours(p, m, record=16)),
-        "(b) bare numpy function": (m, lambda: run_numpy(p, m)),
-        "(a) naive Mesa, agent per path": (mm, lambda: run_naive(p, mm, normals)),
+        OURS: (m, lambda: run_ours(p, m, record=False)),
+        OURS_REC: (m, lambda: run_ours(p, m, record=16)),
+        FLOOR: (m, lambda: run_numpy(p, m)),
+        NAIVE: (mm, lambda: run_naive(p, mm, normals)),
     }
-    times: dict[str, float] = {name: math.inf for name in impls}
+    times: dict[str, list[float]] = {name: [] for name in impls}
     results: dict[str, np.ndarray] = {}
+    for _, fn in impls.values():  # untimed warm-up (imports, caches, allocator)
+        fn()
     for _ in range(args.repeats):  # interleaved, so that load spikes hit every implementation
         for name, (_, fn) in impls.items():
             elapsed, out = timed(fn)
-            times[name] = min(times[name], elapsed)
+            times[name].append(elapsed)
             results[name] = out
 
     # same dynamics: identical normals, so J agrees path by path up to rounding
-    ours, floor = results["(i) ours, simulate(record=False)"], results["(b) bare numpy function"]
+    ours, floor = results[OURS], results[FLOOR]
     np.testing.assert_allclose(ours, floor, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(
-        results["(i) ours, simulate(record=16)"], floor, rtol=1e-9, atol=1e-9
-    )
-    np.testing.assert_allclose(
-        results["(a) naive Mesa, agent per path"], floor[:, :mm], rtol=1e-9, atol=1e-9
-    )
+    np.testing.assert_allclose(results[OURS_REC], floor, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(results[NAIVE], floor[:, :mm], rtol=1e-9, atol=1e-9)
 
-    rate = {name: AGENTS * impls[name][0] * n / times[name] for name in impls}
+    def rate(name: str, seconds: float) -> float:
+        """Agent-path-steps per second."""
+        return AGENTS * impls[name][0] * n / seconds
+
+    best = {name: min(t) for name, t in times.items()}
     print(
         f"§4 ACAS market: 1 TWAP trader + 2 inventory-skew makers + noise, fluid, {n} steps; "
-        f"best of {args.repeats}"
+        f"best of {args.repeats} interleaved rounds (range over rounds in brackets)"
     )
-    print(f"{'implementation':34s} {'paths':>7s} {'seconds':>9s} {'agent-path-steps/s':>19s}")
+    print(
+        f"{'implementation':34s} {'paths':>7s} {'best s':>8s} {'[range s]':>15s} "
+        f"{'agent-path-steps/s':>19s} {'rate (i)/this':>14s}"
+    )
     for name, (paths, _) in impls.items():
-        print(f"{name:34s} {paths:7d} {times[name]:9.3f} {rate[name]:19.3e}")
-    i_rate = rate["(i) ours, simulate(record=False)"]
-    speedup = i_rate / rate["(a) naive Mesa, agent per path"]
-    floor_ratio = rate["(b) bare numpy function"] / i_rate
+        r = rate(name, best[name])
+        span = "[" + spread(times[name], ".3f") + "]"
+        print(
+            f"{name:34s} {paths:7d} {best[name]:8.3f} {span:>15s} {r:19.3e} "
+            f"{rate(OURS, best[OURS]) / r:13.2f}x"
+        )
     print(
         "mean J (ours / numpy): "
         + ", ".join(
@@ -338,21 +371,43 @@ def main(argv: list[str] | None = None) -> int:
             for r, a in enumerate(("trader", "maker_0", "maker_1"))
         )
     )
-    print(
-        f"(i) vs (a) naive Mesa: {speedup:.0f}x faster  (target >= 50x: "
-        f"{'met' if speedup >= 50 else 'MISSED'})"
-    )
-    print(
-        f"(i) vs (b) numpy floor: {floor_ratio:.2f}x slower (target <= 4x: "
-        f"{'met' if floor_ratio <= 4 else 'MISSED'})"
-    )
+    ok = True
+    print(f"{'target':50s} {'best-of-k':>10s} {'[per round]':>16s}  verdict")
+    for name in (OURS, OURS_REC):
+        # per round: the implementations ran back to back, so the paired ratio is the fair one
+        rounds = range(args.repeats)
+        vs_naive = [rate(name, times[name][k]) / rate(NAIVE, times[NAIVE][k]) for k in rounds]
+        vs_floor = [times[name][k] / times[FLOOR][k] for k in rounds]
+        naive_x = rate(name, best[name]) / rate(NAIVE, best[NAIVE])
+        floor_x = best[name] / best[FLOOR]
+        tag = name.split(", ")[1]
+        for label, value, per_round, passed in (
+            (
+                f"{tag} vs (a) naive, >= {TARGET_NAIVE:.0f}x faster",
+                naive_x,
+                vs_naive,
+                naive_x >= TARGET_NAIVE,
+            ),
+            (
+                f"{tag} vs (b) floor, <= {TARGET_FLOOR:.0f}x slower",
+                floor_x,
+                vs_floor,
+                floor_x <= TARGET_FLOOR,
+            ),
+        ):
+            fmt = ".0f" if "naive" in label else ".2f"
+            print(
+                f"{label:50s} {format(value, fmt) + 'x':>10s} "
+                f"{'[' + spread(per_round, fmt) + ']':>16s}  {'PASS' if passed else 'FAIL'}"
+            )
+            ok &= passed
     if args.profile:
         profiler = cProfile.Profile()
         profiler.enable()
         run_ours(p, m, record=False)
         profiler.disable()
         pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(20)
-    return 0
+    return 0 if ok or not args.strict else 1
 
 
 if __name__ == "__main__":

@@ -8,19 +8,30 @@ Side by side in one run (timings on a shared machine are noisy):
   quotes (:func:`trader_best_response`, an O(n) banded solve each, in a Python loop);
 * ``naive BVP``: N continuous two-point problems (34) with ``scipy.integrate.solve_bvp``.
 
-Run: ``python benchmarks/bench_mean_field.py [--traders 1000] [--bvp-traders 100] [--steps 200]``
+Run: ``python benchmarks/bench_mean_field.py [--traders 1000] [--bvp-traders 100] [--steps 200]``.
+BLAS is pinned to one thread (``OPENBLAS_NUM_THREADS``, overridable): on the shared 2-core machine
+oversubscribed threads make the small matrix operations 10–40× slower.
 """
 
 from __future__ import annotations
 
-import argparse
-import time
+import os
 
-import numpy as np
-from scipy.integrate import solve_bvp
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-from policies.equilibrium.market_making_nash import BestQuoteMarket, trader_best_response
-from policies.equilibrium.mean_field import MeanFieldGame, MeanFieldSolution
+import argparse  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+from scipy.integrate import solve_bvp  # noqa: E402
+
+from policies.equilibrium.market_making_nash import (  # noqa: E402
+    BestQuoteMarket,
+    trader_best_response,
+)
+from policies.equilibrium.mean_field import MeanFieldGame, MeanFieldSolution  # noqa: E402
 
 
 def mean_field(samples: np.ndarray, phi: float, steps: int):

@@ -31,8 +31,10 @@ EXIT_INVALID = 2
 
 
 def examples_dir() -> Path:
-    """The checked-in example scenarios (``runs/`` next to the package in a source checkout)."""
-    return Path(__file__).resolve().parents[1] / "runs"
+    """The example scenarios: ``runs/`` in the working directory (a checkout, as in the README's
+    quick start), else ``runs/`` next to the package (an editable install)."""
+    here = Path.cwd() / "runs"
+    return here if here.is_dir() else Path(__file__).resolve().parents[1] / "runs"
 
 
 def format_payoffs(payoffs: pd.DataFrame) -> str:

@@ -69,6 +69,10 @@ class Market:
         q0 = np.array([a.initial_inventory for a in scenario.traders]).reshape(-1, 1)
         self._buyers = q0 < 0  # (nt, 1): the §3 indicator I(q₀ < 0)
         self._sellers = q0 > 0
+        self._buyer_rows = tuple(int(i) for i in np.flatnonzero(self._buyers[:, 0]))
+        self._seller_rows = tuple(int(i) for i in np.flatnonzero(self._sellers[:, 0]))
+        self._ibuf: np.ndarray | None = None  # Poisson intensities, allocated on first use
+        self._sum = np.empty(paths)  # scratch for sums over several traders
 
     # -- helpers ---------------------------------------------------------------------------------
     def _poisson_volumes(self, intensities: np.ndarray) -> np.ndarray:
@@ -81,31 +85,65 @@ class Market:
     def _intensities(self, nb: np.ndarray, ns: np.ndarray, extra: int = 0) -> np.ndarray:
         """The step's order intensities, ``(nt + 2 + extra, M)``: |trader rates|, noise buy rate,
         noise sell rate, then ``extra`` rows for the caller to fill (best-quote maker fills);
-        :meth:`_draw` turns them into volumes."""
-        buf = np.empty((self.nt + 2 + extra, self.paths))
+        :meth:`_draw` turns them into volumes (Poisson mode; one buffer reused every step)."""
+        buf = self._ibuf
+        if buf is None:
+            buf = self._ibuf = np.empty((self.nt + 2 + extra, self.paths))
         np.abs(self.rates, out=buf[: self.nt])
         buf[self.nt] = nb
         buf[self.nt + 1] = ns
         return buf
 
     def _draw(self, buf: np.ndarray) -> None:
-        """Turn ``buf`` (intensities) into volumes; set trader and noise volumes."""
-        if self.poisson:
-            self._poisson_volumes(buf)
-            np.copysign(buf[: self.nt], self.rates, out=self._vol)
-        else:
-            buf *= self.dt
-            np.multiply(self.rates, self.dt, out=self._vol)
+        """Poisson mode: turn ``buf`` (intensities) into volumes; set trader and noise volumes."""
+        self._poisson_volumes(buf)
+        np.copysign(buf[: self.nt], self.rates, out=self._vol)
         self.noise_buy[:] = buf[self.nt]
         self.noise_sell[:] = buf[self.nt + 1]
+
+    def _fluid_volumes(self, nb: np.ndarray, ns: np.ndarray) -> None:
+        """Fluid mode: trader volumes v·dt and noise volumes a·dt, b·dt (no intensity buffer)."""
+        dt = self.dt
+        np.multiply(self.rates, dt, out=self._vol)
+        np.multiply(nb, dt, out=self.noise_buy)
+        np.multiply(ns, dt, out=self.noise_sell)
+
+    def _volumes(self, nb: np.ndarray, ns: np.ndarray) -> None:
+        """Trader and noise volumes of the step (fluid or Poisson)."""
+        if self.poisson:
+            self._draw(self._intensities(nb, ns))
+        else:
+            self._fluid_volumes(nb, ns)
+
+    def _row_sum(self, x: np.ndarray, rows: tuple[int, ...]) -> np.ndarray | None:
+        """Σ_{i ∈ rows} x[i] (None if ``rows`` is empty), added row by row in order: bit for bit
+        ``np.where(mask, x, 0.0).sum(axis=0)`` (numpy sums axis 0 sequentially; the skipped
+        zero rows change at most the sign of a zero) without the temporaries. One row: a view."""
+        if not rows:
+            return None
+        if len(rows) == 1:
+            return x[rows[0]]
+        out = self._sum
+        np.add(x[rows[0]], x[rows[1]], out=out)
+        for i in rows[2:]:
+            out += x[i]
+        return out
 
     def _set_trader_fills(self) -> None:
         vol, nt = self._vol, self.nt
         np.maximum(vol, 0.0, out=self.buy[:nt])
-        np.maximum(-vol, 0.0, out=self.sell[:nt])
+        sell = self.sell[:nt]
+        np.negative(vol, out=sell)
+        np.maximum(sell, 0.0, out=sell)
+
+    def set_quotes(self, maker: int, half_spreads: np.ndarray) -> None:
+        """Maker ``maker`` (0-based among makers) quotes ``half_spreads`` (δᵃ, δᵇ), ``(M, 2)``
+        or ``(2,)``, into ``quotes[maker]``."""
+        d = half_spreads
+        self.quotes[maker] = d.T if d.ndim == 2 else d[:, None]
 
     def post_quotes(self) -> None:
-        """Makers have written ``quotes``: clip them and compute the best quotes."""
+        """Every maker has set its quotes: compute the best quotes."""
 
     def clear(self, step: int, price: np.ndarray, nb: np.ndarray, ns: np.ndarray) -> None:
         """Compute the step's fills and cash flows from ``rates``/``quotes`` at P_k = ``price``."""
@@ -131,8 +169,7 @@ class ImpactMarket(Market):
         self._pi = m.cross_impact
 
     def clear(self, step: int, price: np.ndarray, nb: np.ndarray, ns: np.ndarray) -> None:
-        buf = self._intensities(nb, ns)
-        self._draw(buf)
+        self._volumes(nb, ns)
         vol, nt = self._vol, self.nt
         delta = vol.sum(axis=0)
         delta *= self._alpha_n  # Δ_k
@@ -178,14 +215,31 @@ class BestQuoteMarket(Market):
         self._gamma = m.intensity_decay
         self._intensity = None if m.intensity == "exponential" else m.intensity
         self._shares = np.zeros((self.nm, 2, paths))
+        # preallocated per-step buffers (the hot loop allocates nothing)
+        self._a_tilde = np.empty(paths)
+        self._b_tilde = np.empty(paths)
+        self._ask = np.empty(paths)  # P + min δᵃ
+        self._bid = np.empty(paths)  # P − min δᵇ
+        self._unit = np.empty((self.nt, paths))  # traders' per-share price incl. temporary cost
+        self._scratch = np.empty((max(self.nm, 1), paths))
+        self._same = np.empty(paths, dtype=bool)
 
     # -- quotes ------------------------------------------------------------------------------------
+    def set_quotes(self, maker: int, half_spreads: np.ndarray) -> None:
+        """As :meth:`Market.set_quotes`, clipped to [−ξ, ξ] in the same pass as the copy."""
+        d = half_spreads
+        d = d.T if d.ndim == 2 else d[:, None]
+        if math.isfinite(self._xi):
+            np.clip(d, -self._xi, self._xi, out=self.quotes[maker])
+        else:
+            self.quotes[maker] = d
+
     def post_quotes(self) -> None:
         q = self.quotes
-        if math.isfinite(self._xi):
-            np.clip(q, -self._xi, self._xi, out=q)
-        np.min(q[:, 0], axis=0, out=self.best_ask)
-        np.min(q[:, 1], axis=0, out=self.best_bid)
+        # min over makers = the minimum ufunc applied row by row (what np.min does, minus its
+        # Python wrapper)
+        np.minimum.reduce(q[:, 0], axis=0, out=self.best_ask)
+        np.minimum.reduce(q[:, 1], axis=0, out=self.best_bid)
 
     def _competitors(self) -> np.ndarray:
         """δ̄ʲ = min_{l≠j} δˡ per side, ``(nm, 2, M)``; 0 (the reference price) for one maker."""
@@ -200,29 +254,53 @@ class BestQuoteMarket(Market):
         is_best = np.arange(self.nm).reshape(-1, 1, 1) == order[:1]
         return np.where(is_best, second, first)
 
+    def _exp(self, x: np.ndarray) -> None:
+        """x ← exp(x) in place, row by row along the paths axis.
+
+        exp is the dearest ufunc of a step (numpy has no SIMD float64 exp without AVX-512), and
+        a row often holds one value on every path: in fluid mode with inventory- and time-driven
+        quotes (constant spreads, inventory skew, Avellaneda–Stoikov, the §4 feedback
+        equilibrium) all paths carry the same inventories, so the same quotes. Such a row gets
+        one exp, copied to every path: the same ufunc loop on the same value, bit-identical.
+        The test costs one scalar comparison when the paths differ (first vs last path).
+        """
+        same = self._same
+        for idx in np.ndindex(x.shape[:-1]):
+            row = x[idx]  # a view: written in place
+            first = row[0]
+            if row[-1] == first and np.equal(row, first, out=same).all():
+                np.exp(row[:1], out=row[:1])
+                row[1:] = row[0]
+            else:
+                np.exp(row, out=row)
+
     def _compute_shares(self) -> np.ndarray:
         """Λ(δʲ − δ̄ʲ) for both sides, ``(nm, 2, M)``."""
+        s = self._shares
         if self._intensity is None and self.nm == 2:
             # two makers: x¹ = −x⁰, so Λ(x¹) = exp(γx⁰) = 1/Λ(x⁰) (one exp instead of two)
-            s = self._shares
             np.subtract(self.quotes[0], self.quotes[1], out=s[0])
             s[0] *= -self._gamma
-            np.exp(s[0], out=s[0])
+            self._exp(s[0])
             np.divide(1.0, s[0], out=s[1])
             return s
-        x = self.quotes - self._competitors()
         if self._intensity is None:
-            x *= -self._gamma
-            return np.exp(x, out=self._shares)
-        self._shares[...] = self._intensity(x)
-        return self._shares
+            np.subtract(self.quotes, self._competitors(), out=s)
+            s *= -self._gamma
+            self._exp(s)
+            return s
+        s[...] = self._intensity(self.quotes - self._competitors())
+        return s
 
     # -- clearing ----------------------------------------------------------------------------------
     def _flows(self, nb: np.ndarray, ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """ã = a + Σ_buyers v and b̃ = b − Σ_sellers v (intended rates)."""
         v = self.rates
-        a_tilde = nb + np.where(self._buyers, v, 0.0).sum(axis=0)
-        b_tilde = ns - np.where(self._sellers, v, 0.0).sum(axis=0)
+        # no trader on a side: ã = a (= a + 0), b̃ = b (= b − 0)
+        bought = self._row_sum(v, self._buyer_rows)
+        a_tilde = nb if bought is None else np.add(nb, bought, out=self._a_tilde)
+        sold = self._row_sum(v, self._seller_rows)  # (reuses _row_sum's scratch: after ã)
+        b_tilde = ns if sold is None else np.subtract(ns, sold, out=self._b_tilde)
         return a_tilde, b_tilde
 
     def _maker_volumes(self, step: int, nb: np.ndarray, ns: np.ndarray) -> None:
@@ -230,13 +308,22 @@ class BestQuoteMarket(Market):
         nt, nm = self.nt, self.nm
         a_tilde, b_tilde = self._flows(nb, ns)
         shares = self._compute_shares()
+        sold, bought = self.sell[nt:], self.buy[nt:]
+        if not self.poisson:
+            self._fluid_volumes(nb, ns)
+            # maker volumes (ã·Λ)·dt and (b̃·Λ)·dt, written in place
+            np.multiply(shares[:, 0], a_tilde, out=sold)
+            sold *= self.dt
+            np.multiply(shares[:, 1], b_tilde, out=bought)
+            bought *= self.dt
+            return
         buf = self._intensities(nb, ns, extra=2 * nm)
         mk = buf[nt + 2 :].reshape(nm, 2, self.paths)
         np.multiply(shares[:, 0], a_tilde, out=mk[:, 0])
         np.multiply(shares[:, 1], b_tilde, out=mk[:, 1])
-        self._draw(buf)  # maker rows become ã·Λ·dt (fluid) or lot × Poisson counts
-        self.sell[nt:] = mk[:, 0]
-        self.buy[nt:] = mk[:, 1]
+        self._draw(buf)  # maker rows become lot × Poisson counts
+        sold[...] = mk[:, 0]
+        bought[...] = mk[:, 1]
 
     def clear(self, step: int, price: np.ndarray, nb: np.ndarray, ns: np.ndarray) -> None:
         nt = self.nt
@@ -244,24 +331,35 @@ class BestQuoteMarket(Market):
             np.clip(self.rates, self._rate_lo, self._rate_hi, out=self.rates)
         self._maker_volumes(step, nb, ns)
         # makers: + (P + δᵃ)·sold − (P − δᵇ)·bought
-        q = self.quotes
+        q, tmp = self.quotes, self._scratch
         mc = self.cash[nt:]
-        np.multiply(price + q[:, 0], self.sell[nt:], out=mc)
-        mc -= (price - q[:, 1]) * self.buy[nt:]
-        ask = price + self.best_ask
-        bid = price - self.best_bid
+        np.add(price, q[:, 0], out=mc)
+        mc *= self.sell[nt:]
+        np.subtract(price, q[:, 1], out=tmp)
+        tmp *= self.buy[nt:]
+        mc -= tmp
+        ask = np.add(price, self.best_ask, out=self._ask)
+        bid = np.subtract(price, self.best_bid, out=self._bid)
         if nt:
-            v, vol = self.rates, self._vol
+            v, vol, unit = self.rates, self._vol, self._unit
             # per-share temporary cost β(vⁱ + c·mean_{j≠i} vʲ) at the chosen rates
-            unit = v * self._beta
+            np.multiply(v, self._beta, out=unit)
             if self._coupling:
                 unit += (self._beta * self._coupling) * (v.sum(axis=0) - v)
-            unit += np.where(self._buyers, ask, bid)
-            np.multiply(unit, vol, out=self.cash[:nt])
-            np.negative(self.cash[:nt], out=self.cash[:nt])
+            # plus the best quote of the trader's side (ask for buyers, bid otherwise)
+            if len(self._buyer_rows) == nt:
+                unit += ask
+            elif not self._buyer_rows:
+                unit += bid
+            else:
+                unit += np.where(self._buyers, ask, bid)
+            cash = self.cash[:nt]
+            np.multiply(unit, vol, out=cash)
+            np.negative(cash, out=cash)
             self._set_trader_fills()
         np.multiply(bid, self.noise_sell, out=self.noise_cash)
-        self.noise_cash -= ask * self.noise_buy
+        np.multiply(ask, self.noise_buy, out=tmp[0])
+        self.noise_cash -= tmp[0]
 
 
 class LogitMarket(BestQuoteMarket):
@@ -278,22 +376,30 @@ class LogitMarket(BestQuoteMarket):
             self.diffusion = np.zeros((self.nt + self.nm, paths))
 
     def _compute_shares(self) -> np.ndarray:
-        z = self.quotes * -self._sigma
+        z = self._shares
+        np.multiply(self.quotes, -self._sigma, out=z)
         z += self._offsets
         z -= z.max(axis=0, keepdims=True)
-        np.exp(z, out=self._shares)
-        self._shares /= self._shares.sum(axis=0, keepdims=True)
-        return self._shares
+        self._exp(z)
+        z /= z.sum(axis=0, keepdims=True)
+        return z
 
     def _maker_volumes(self, step: int, nb: np.ndarray, ns: np.ndarray) -> None:
         nt, nm = self.nt, self.nm
         shares = self._compute_shares()
-        buf = self._intensities(nb, ns)
-        self._draw(buf)
+        self._volumes(nb, ns)
         # realised ã·dt and b̃·dt: noise + traders of the matching side
         vol = self._vol
-        asks = self.noise_buy + np.where(self._buyers, vol, 0.0).sum(axis=0)
-        bids = self.noise_sell - np.where(self._sellers, vol, 0.0).sum(axis=0)
+        bought = self._row_sum(vol, self._buyer_rows)
+        asks = (
+            self.noise_buy if bought is None else np.add(self.noise_buy, bought, out=self._a_tilde)
+        )
+        sold = self._row_sum(vol, self._seller_rows)  # (reuses _row_sum's scratch: after asks)
+        bids = (
+            self.noise_sell
+            if sold is None
+            else np.subtract(self.noise_sell, sold, out=self._b_tilde)
+        )
         if self.poisson:
             counts = np.stack([asks, bids]) / self.lot
             np.rint(counts, out=counts)

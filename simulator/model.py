@@ -116,6 +116,23 @@ class MarketModel(mesa.Model):
         self.noise_trader: NoiseTrader | None = None
         if self.noise.active:
             self.noise_trader = NoiseTrader(self, "noise", self.books, n)
+        # the step loop below iterates over these plain lists (Mesa's agents_by_type builds its
+        # AgentSets from weak references on every access); same agents, same (row) order
+        self._makers = [a for a in self.strategic if type(a) is MarketMaker]
+        self._traders = [a for a in self.strategic if type(a) is ExecutionTrader]
+        # (settle, bought, sold, cash flow, diffusion) per strategic agent: views of the engine's
+        # fill arrays, which the engine only ever writes in place
+        m = self.market
+        self._settlements = [
+            (
+                a.settle,
+                m.buy[a.row],
+                m.sell[a.row],
+                m.cash[a.row],
+                None if m.diffusion is None else m.diffusion[a.row],
+            )
+            for a in self.strategic
+        ]
         self.recorder = recorder
         self._terminal_slice = slice(start, start + paths)
         if recorder is not None:
@@ -123,6 +140,7 @@ class MarketModel(mesa.Model):
             self._rec = (slice(lo, hi), slice(0, hi - lo)) if hi > lo else None
         else:
             self._rec = None
+        self._state_plan, self._step_plan = self._recording_plan()
         self._record_state(0)
 
     # -- observation -----------------------------------------------------------------------------
@@ -153,25 +171,18 @@ class MarketModel(mesa.Model):
     def step(self) -> None:
         k, m = self.k, self.market
         self.noise.observe(k)
-        makers = self.agents_by_type.get(MarketMaker)
-        if makers:
-            for agent in makers:
-                d = np.asarray(agent.decide())
-                m.quotes[agent.row - m.nt] = d.T if d.ndim == 2 else d[:, None]
+        if self._makers:
+            for agent in self._makers:
+                m.set_quotes(agent.row - m.nt, np.asarray(agent.decide()))
             m.post_quotes()
-        traders = self.agents_by_type.get(ExecutionTrader)
-        if traders:
-            for agent in traders:
-                m.rates[agent.row] = agent.decide()
+        for agent in self._traders:
+            m.rates[agent.row] = agent.decide()
         m.clear(k, self.price.value, self.noise.buy, self.noise.sell)
-        diffusion = m.diffusion
-        for agent in self.strategic:
-            r = agent.row
-            agent.settle(
-                m.buy[r], m.sell[r], m.cash[r], self.dt, None if diffusion is None else diffusion[r]
-            )
+        dt = self.dt
+        for settle, bought, sold, cash, diffusion in self._settlements:
+            settle(bought, sold, cash, dt, diffusion)
         if self.noise_trader is not None:
-            self.noise_trader.settle(m.noise_buy, m.noise_sell, m.noise_cash, self.dt)
+            self.noise_trader.settle(m.noise_buy, m.noise_sell, m.noise_cash, dt)
         self._record_step(k)
         self.price.advance(self.random_paths, k)
         self.noise.advance(self.random_paths, k)
@@ -190,45 +201,58 @@ class MarketModel(mesa.Model):
     def _accounts(self) -> list[AccountingAgent]:
         return [*self.strategic, *([self.noise_trader] if self.noise_trader else [])]
 
+    def _recording_plan(self) -> tuple[list, list]:
+        """(recorder array, source view) pairs copied at every grid time (states) and every step
+        (actions, fills): the sources are the recorded paths of live buffers that the model,
+        the engine and the processes update in place, so the views stay valid all run long."""
+        if self._rec is None:
+            return [], []
+        c = self._rec[1]
+        rec, m = self.recorder, self.market
+        mk = rec.market
+        states = [(rec.reference_price, self.price.value[c])]
+        if "noise_factor" in mk:
+            states.append((mk["noise_factor"], self.noise.level[c]))
+        for agent, arrays in zip(self._accounts(), rec.agents, strict=True):
+            states.append((arrays["inventory"], agent.inventory[c]))
+            states.append((arrays["cash"], agent.cash[c]))
+        steps = []
+        if "best_ask" in mk:
+            steps.append((mk["best_ask"], m.best_ask[c]))
+            steps.append((mk["best_bid"], m.best_bid[c]))
+        steps.append((mk["noise_buy_rate"], self.noise.buy[c]))
+        steps.append((mk["noise_sell_rate"], self.noise.sell[c]))
+        for agent, arrays in zip(self.strategic, rec.agents, strict=False):
+            r = agent.row
+            steps.append((arrays["buy_volume"], m.buy[r, c]))
+            steps.append((arrays["sell_volume"], m.sell[r, c]))
+            if agent.role == "trader":
+                steps.append((arrays["rate"], m.rates[r, c]))
+            else:
+                steps.append((arrays["ask_spread"], m.quotes[r - m.nt, 0, c]))
+                steps.append((arrays["bid_spread"], m.quotes[r - m.nt, 1, c]))
+        if self.noise_trader is not None:
+            arrays = rec.agents[-1]
+            steps.append((arrays["buy_volume"], m.noise_buy[c]))
+            steps.append((arrays["sell_volume"], m.noise_sell[c]))
+        return states, steps
+
     def _record_state(self, k: int) -> None:
         if self._rec is None:
             return
         g, c = self._rec
-        rec = self.recorder
-        rec.reference_price[k, g] = self.price.value[c]
-        mk = rec.market
-        if "market_price" in mk:
+        for target, source in self._state_plan:
+            target[k, g] = source
+        mk = self.recorder.market
+        if "market_price" in mk:  # S = P + I + ϖ is computed, not a live buffer
             mk["market_price"][k, g] = self.market.mark_price(self.price.value)[c]
-        if "noise_factor" in mk:
-            mk["noise_factor"][k, g] = self.noise.level[c]
-        for agent, arrays in zip(self._accounts(), rec.agents, strict=True):
-            arrays["inventory"][k, g] = agent.inventory[c]
-            arrays["cash"][k, g] = agent.cash[c]
 
     def _record_step(self, k: int) -> None:
         if self._rec is None:
             return
-        g, c = self._rec
-        rec, m = self.recorder, self.market
-        mk = rec.market
-        if "best_ask" in mk:
-            mk["best_ask"][k, g] = m.best_ask[c]
-            mk["best_bid"][k, g] = m.best_bid[c]
-        mk["noise_buy_rate"][k, g] = self.noise.buy[c]
-        mk["noise_sell_rate"][k, g] = self.noise.sell[c]
-        for agent, arrays in zip(self.strategic, rec.agents, strict=False):
-            r = agent.row
-            arrays["buy_volume"][k, g] = m.buy[r, c]
-            arrays["sell_volume"][k, g] = m.sell[r, c]
-            if agent.role == "trader":
-                arrays["rate"][k, g] = m.rates[r, c]
-            else:
-                arrays["ask_spread"][k, g] = m.quotes[r - m.nt, 0, c]
-                arrays["bid_spread"][k, g] = m.quotes[r - m.nt, 1, c]
-        if self.noise_trader is not None:
-            arrays = rec.agents[-1]
-            arrays["buy_volume"][k, g] = m.noise_buy[c]
-            arrays["sell_volume"][k, g] = m.noise_sell[c]
+        g = self._rec[0]
+        for target, source in self._step_plan:
+            target[k, g] = source
 
     def _record_terminal(self) -> None:
         """Terminal costs and J of every path (recorded or not) into the recorder's slices."""

@@ -106,10 +106,12 @@ class ReferencePrice:
     def __init__(self, spec: PriceSpec, paths: int, dt: float) -> None:
         self.value = np.full(paths, spec.initial)
         self._scale = spec.volatility * math.sqrt(dt)
+        self._increment = np.empty(paths)
 
     def advance(self, random: PathRandom, step: int) -> None:
         if self._scale:
-            self.value += self._scale * random.normal(PRICE, step)
+            dp = np.multiply(random.normal(PRICE, step), self._scale, out=self._increment)
+            self.value += dp
 
 
 def profile_on_grid(profile: float | tuple[float, ...], steps: int) -> np.ndarray:

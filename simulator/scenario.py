@@ -60,10 +60,13 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike
 
 MarketKind = Literal["impact", "best_quote", "acas", "logit"]
 FlowMode = Literal["fluid", "poisson"]
@@ -192,20 +195,36 @@ class NoiseSpec:
         if self.factor is not None and not isinstance(self.factor, FactorSpec):
             raise ValueError(f"noise.factor = {self.factor!r} must be a FactorSpec or None")
 
-    @staticmethod
-    def _profile_at(profile: float | tuple[float, ...], t: float, horizon: float) -> float:
-        if not isinstance(profile, tuple):
-            return float(profile)
-        i = min(int(len(profile) * t / horizon), len(profile) - 1)
-        return profile[max(i, 0)]
-
     def buy_rate_at(self, t: float, horizon: float) -> float:
         """Deterministic noise buy rate a(t) (piecewise constant on equal sub-intervals)."""
-        return self._profile_at(self.buy_rate, t, horizon)
+        return float(profile_at(self.buy_rate, t, horizon))
 
     def sell_rate_at(self, t: float, horizon: float) -> float:
         """Deterministic noise sell rate b(t) (piecewise constant on equal sub-intervals)."""
-        return self._profile_at(self.sell_rate, t, horizon)
+        return float(profile_at(self.sell_rate, t, horizon))
+
+
+def profile_index(t: ArrayLike, horizon: float, pieces: int) -> np.ndarray:
+    """The piece of a profile on ``pieces`` equal sub-intervals of [0, T] in force at time ``t``.
+
+    Pieces are closed on the left: a time on a breakpoint belongs to the piece that starts there.
+    Grid times t_k = k·T/n computed in floating point can land a few ulps below the breakpoint
+    they stand for, so times within 1e-12 of a piece's length below a breakpoint count as on it
+    (rounding is ~1e-16·pieces there); this agrees with the engine's integer rule ⌊k·pieces/n⌋ at
+    every grid time. A left limit f(t⁻) must therefore be read at least that far below t.
+    """
+    j = np.floor(np.asarray(t, dtype=float) / horizon * pieces + 1e-12)
+    return np.clip(j, 0, pieces - 1).astype(int)
+
+
+def profile_at(
+    profile: float | Sequence[float], t: ArrayLike, horizon: float
+) -> float | np.ndarray:
+    """A rate profile (constant, or piecewise constant on equal sub-intervals) at time(s) ``t``."""
+    if np.ndim(profile) == 0:
+        return float(profile) if np.ndim(t) == 0 else np.full(np.shape(t), float(profile))
+    values = np.asarray(profile, dtype=float)
+    return values[profile_index(t, horizon, values.size)]
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,20 @@ terminal_penalty = 1.0
 """
 
 
-def test_run_prints_payoff_table_and_output_dir(tmp_path, capsys):
-    scenario = tmp_path / "cli_impact.toml"
-    scenario.write_text(GOOD)
+@pytest.fixture
+def write_toml(tmp_path):
+    """Write a scenario file into ``tmp_path`` (default: the valid GOOD scenario)."""
+
+    def write(text: str = GOOD, name: str = "scenario.toml"):
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return write
+
+
+def test_run_prints_payoff_table_and_output_dir(tmp_path, write_toml, capsys):
+    scenario = write_toml(name="cli_impact.toml")
     status = main(["run", str(scenario), "--paths", "16", "--seed", "2", "--no-plots"])
     out, err = capsys.readouterr()
     assert status == EXIT_OK
@@ -47,55 +58,50 @@ def test_run_prints_payoff_table_and_output_dir(tmp_path, capsys):
     assert (tmp_path / "cli_impact" / "payoffs.csv").is_file()
 
 
-def test_bad_scenario_exits_2_with_field_value_and_allowed(tmp_path, capsys):
-    scenario = tmp_path / "bad.toml"
-    scenario.write_text(GOOD.replace('kind = "impact"', 'kind = "lob"'))
-    status = main(["run", str(scenario), "--out", str(tmp_path / "o")])
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        (
+            GOOD.replace('kind = "impact"', 'kind = "lob"'),
+            ["market.kind = 'lob'", "allowed: impact, best_quote, acas, logit"],
+        ),
+        (
+            GOOD.replace(
+                'policy = "twap"', 'policy = "participation"\nparams = { participation = 1.5 }'
+            ),
+            ["params.participation = 1.5"],
+        ),
+        ("name = \n", ["invalid TOML"]),
+    ],
+    ids=["bad_market_kind", "bad_policy_parameter", "invalid_toml_syntax"],
+)
+def test_invalid_scenario_exits_2_with_one_message_and_writes_nothing(
+    text, needles, tmp_path, write_toml, capsys
+):
+    status = main(["run", str(write_toml(text)), "--out", str(tmp_path / "o")])
     out, err = capsys.readouterr()
     assert status == EXIT_INVALID
     assert out == ""
-    assert "market.kind = 'lob'" in err and "allowed: impact, best_quote, acas, logit" in err
+    for needle in needles:
+        assert needle in err, err
     assert "Traceback" not in err
     assert not (tmp_path / "o").exists()  # nothing written for an invalid scenario
 
 
-def test_bad_policy_parameter_exits_2(tmp_path, capsys):
-    scenario = tmp_path / "bad.toml"
-    scenario.write_text(
-        GOOD.replace(
-            'policy = "twap"', 'policy = "participation"\nparams = { participation = 1.5 }'
-        )
-    )
-    assert main(["run", str(scenario), "--out", str(tmp_path / "o")]) == EXIT_INVALID
-    err = capsys.readouterr().err
-    assert "params.participation = 1.5" in err and "Traceback" not in err
-
-
-def test_missing_file_and_bad_paths_exit_2(tmp_path, capsys):
+def test_missing_file_and_bad_paths_exit_2(tmp_path, write_toml, capsys):
     assert main(["run", str(tmp_path / "nope.toml")]) == EXIT_INVALID
     assert "no such scenario file" in capsys.readouterr().err
-    scenario = tmp_path / "ok.toml"
-    scenario.write_text(GOOD)
-    assert main(["run", str(scenario), "--paths", "0"]) == EXIT_INVALID
+    assert main(["run", str(write_toml()), "--paths", "0"]) == EXIT_INVALID
     assert "paths = 0" in capsys.readouterr().err
 
 
-def test_unwritable_output_exits_1_with_message(tmp_path, capsys):
-    scenario = tmp_path / "ok.toml"
-    scenario.write_text(GOOD)
+def test_unwritable_output_exits_1_with_message(tmp_path, write_toml, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")  # a file where the output directory should be
-    status = main(["run", str(scenario), "--out", str(blocker / "out"), "--no-plots"])
+    status = main(["run", str(write_toml()), "--out", str(blocker / "out"), "--no-plots"])
     err = capsys.readouterr().err
     assert status == EXIT_FAILED
     assert "cannot write outputs" in err and "Traceback" not in err
-
-
-def test_invalid_toml_syntax_exits_2(tmp_path, capsys):
-    scenario = tmp_path / "broken.toml"
-    scenario.write_text("name = \n")
-    assert main(["run", str(scenario)]) == EXIT_INVALID
-    assert "invalid TOML" in capsys.readouterr().err
 
 
 def test_list_shows_examples_and_policy_names(capsys):
@@ -106,10 +112,9 @@ def test_list_shows_examples_and_policy_names(capsys):
     assert "maker policies:" in out and "avellaneda_stoikov" in out
 
 
-def test_console_script_exit_status_without_traceback(tmp_path):
+def test_console_script_exit_status_without_traceback(write_toml):
     """End to end in a fresh interpreter: the status reaches the shell, stderr is one message."""
-    scenario = tmp_path / "bad.toml"
-    scenario.write_text(GOOD.replace("horizon = 1.0", "horizon = -1.0"))
+    scenario = write_toml(GOOD.replace("horizon = 1.0", "horizon = -1.0"))
     proc = subprocess.run(
         [sys.executable, "-m", "simulator.cli", "run", str(scenario)],
         capture_output=True,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from simulator import NoiseSpec, PriceSpec, simulate
-from tests.conftest import maker, scenario, trader
+from tests.helpers import maker, scenario, trader
 
 GAMMA, BETA = 2.0, 0.2
 

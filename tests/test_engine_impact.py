@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from simulator import NoiseSpec, PriceSpec, simulate
-from tests.conftest import scenario, trader
+from tests.helpers import scenario, trader
 
 ALPHA, BETA, PI = 0.3, 0.5, 0.6
 RATES = (-8.0, 3.0, -1.5)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from simulator import FactorSpec, NoiseSpec, simulate
-from tests.conftest import maker, scenario, trader
+from tests.helpers import maker, scenario, trader
 
 SIGMA, OFFSETS = 1.5, (0.0, 0.4, -0.3)
 FACTOR = FactorSpec(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
@@ -14,23 +12,14 @@ from policies.equilibrium.execution_nash import (
     execution_nash_gap,
     execution_payoffs,
 )
+from tests.helpers import almgren_chriss_h, execution_game, single_trader_game
 
 GRIDS = (50, 100, 200, 400)
 
 
 def make_game(**kw) -> ExecutionGame:
-    args = dict(
-        horizon=1.0,
-        permanent_impact=0.3,
-        temporary_impact=0.5,
-        running_penalty=[0.2, 0.5, 0.1],
-        terminal_penalty=[1.0, 2.0, 0.5],
-        initial_inventory=[5.0, -3.0, 2.0],
-        noise_buy_rate=0.1,
-        noise_sell_rate=(0.3, 0.1),
-    )
-    args.update(kw)
-    return ExecutionGame(**args)
+    """The three-trader game with a piecewise-constant noise imbalance."""
+    return execution_game(**{"noise_buy_rate": 0.1, "noise_sell_rate": (0.3, 0.1), **kw})
 
 
 @pytest.mark.parametrize(
@@ -102,17 +91,8 @@ def test_best_response_of_single_trader_converges_to_almgren_chriss_at_second_or
     # test_execution_solver). Piecewise-constant schedules are a subspace, so the discrete
     # optimum is below the exact one by a quadratic form of an O(dt) distance: O(dt²).
     alpha, beta, phi, a_pen, q0 = 0.6, 0.4, 0.3, 1.0, 4.0
-    game = ExecutionGame(
-        horizon=1.0,
-        permanent_impact=alpha,
-        temporary_impact=beta,
-        running_penalty=phi,
-        terminal_penalty=a_pen,
-        initial_inventory=[q0],
-    )
-    root, kappa, a_eff = math.sqrt(phi * beta), math.sqrt(phi / beta), a_pen - alpha / 2
-    th = math.tanh(kappa)
-    exact = -(root * (a_eff + root * th) / (root + a_eff * th) + alpha / 2) * q0**2
+    game = single_trader_game(alpha, beta, phi, a_pen, q0)
+    exact = -(almgren_chriss_h(1.0, alpha, beta, phi, a_pen) + alpha / 2) * q0**2
     err = np.array([exact - execution_best_response(game, np.zeros((n, 1)), 0)[1] for n in GRIDS])
     assert np.all(err > 0)
     orders = np.log2(err[:-1] / err[1:])
@@ -126,13 +106,6 @@ def test_nash_gap_rejects_bad_profiles_and_unbounded_best_responses():
     with pytest.raises(ValueError, match="agent = 'bob'"):
         execution_best_response(game, np.zeros((10, 3)), "bob")
     # N = 1, α = 2 > 2β/T, φ = A = 0: J = α/2 (Q_T² − q₀²) − β∫v² is unbounded above.
-    wild = ExecutionGame(
-        horizon=1.0,
-        permanent_impact=2.0,
-        temporary_impact=0.5,
-        running_penalty=0.0,
-        terminal_penalty=0.0,
-        initial_inventory=[1.0],
-    )
+    wild = single_trader_game(alpha=2.0, beta=0.5, phi=0.0, a_pen=0.0, q0=1.0)
     with pytest.raises(ValueError, match="not concave .* Assumption 2.4"):
         execution_nash_gap(wild, np.zeros((20, 1)))

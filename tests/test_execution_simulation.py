@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,35 +15,27 @@ from policies.equilibrium.execution_nash import (
     scenario_nash_gap,
 )
 from simulator import simulate
-from simulator.scenario import AgentSpec, MarketSpec, NoiseSpec, PriceSpec, Scenario
+from simulator.scenario import NoiseSpec, Scenario
+from tests.helpers import THREE_TRADERS, trader
+from tests.helpers import scenario as build_scenario
 
 STEPS = 200
 
 
 def scenario(policy: str = "equilibrium", volatility: float = 1.0, **market) -> Scenario:
-    spec = dict(kind="impact", permanent_impact=0.3, temporary_impact=0.5)
-    spec.update(market)
-    traders = tuple(
-        AgentSpec(
-            name=f"trader_{i}",
-            role="trader",
-            policy=policy,
-            initial_inventory=q,
-            running_penalty=p,
-            terminal_penalty=a,
-        )
-        for i, (q, p, a) in enumerate(
-            zip([5.0, -3.0, 2.0], [0.2, 0.5, 0.1], [1.0, 2.0, 0.5], strict=True)
-        )
+    """The three-trader §2 game of tests.helpers.execution_game as a 200-step scenario."""
+    pop = zip(
+        *(THREE_TRADERS[k] for k in ("initial_inventory", "running_penalty", "terminal_penalty")),
+        strict=True,
     )
-    return Scenario(
-        name="impact3",
-        market=MarketSpec(**spec),
-        horizon=1.0,
+    traders = tuple(trader(i, q, policy, phi=p, A=a) for i, (q, p, a) in enumerate(pop))
+    return build_scenario(
+        "impact",
+        traders,
         steps=STEPS,
-        traders=traders,
         noise=NoiseSpec(buy_rate=0.1, sell_rate=(0.3, 0.1)),
-        price=PriceSpec(initial=0.0, volatility=volatility),
+        volatility=volatility,
+        **{"permanent_impact": 0.3, "temporary_impact": 0.5, **market},
     )
 
 
@@ -118,13 +111,9 @@ def test_scenario_nash_gap_small_for_equilibrium_large_for_twap():
 
 
 def test_feedback_policy_runs_in_poisson_mode_with_random_noise_drift():
-    sc = scenario()
-    sc = Scenario(
-        name="p",
-        market=sc.market,
-        horizon=1.0,
+    sc = dataclasses.replace(
+        scenario(),
         steps=50,
-        traders=sc.traders,
         noise=NoiseSpec(buy_rate=20.0, sell_rate=10.0),
         flow="poisson",
         lot_size=0.1,

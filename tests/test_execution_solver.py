@@ -9,6 +9,7 @@ import pytest
 from scipy.integrate import solve_bvp
 
 from policies.equilibrium.execution import ExecutionGame, RiccatiBlowUpError
+from tests.helpers import almgren_chriss_h, execution_game, single_trader_game
 
 
 def alpha_t(t: float) -> float:
@@ -20,18 +21,14 @@ def beta_t(t: float) -> float:
 
 
 def heterogeneous_game(**kw) -> ExecutionGame:
+    """The three-trader game with time-dependent α, β and noise."""
     args = dict(
-        horizon=1.0,
         permanent_impact=alpha_t,
         temporary_impact=beta_t,
-        running_penalty=[0.2, 0.5, 0.1],
-        terminal_penalty=[1.0, 2.0, 0.5],
-        initial_inventory=[5.0, -3.0, 2.0],
         noise_buy_rate=lambda t: 0.1 + 0.2 * t,
         noise_sell_rate=0.3,
     )
-    args.update(kw)
-    return ExecutionGame(**args)
+    return execution_game(**{**args, **kw})
 
 
 def bvp_solution(game: ExecutionGame):
@@ -97,26 +94,15 @@ def test_rates_and_values_agree_with_hamiltonian_bvp_collocation():
 
 @pytest.mark.parametrize("integrator", ["exponential", "dop853"])
 def test_single_trader_matches_almgren_chriss_closed_form_with_permanent_impact(integrator):
-    # N = 1, no noise: J = α/2 (Q_T² − q₀²) − ∫(βv² + φQ²) − A Q_T², i.e. Almgren–Chriss with
-    # terminal penalty A' = A − α/2 plus −α q₀²/2. h(τ) solves h_τ = φ − h²/β, h(0) = A':
-    # h = √(φβ)(A' + √(φβ) tanh κτ)/(√(φβ) + A' tanh κτ), κ = √(φ/β); v = −h Q/β;
-    # J = −(h(T) + α/2) q₀².
+    # N = 1, no noise: Almgren–Chriss with terminal penalty A' = A − α/2 plus −α q₀²/2 (closed
+    # form h(τ) in tests.helpers.almgren_chriss_h); v = −h Q/β; J = −(h(T) + α/2) q₀².
     alpha, beta, phi, a_pen, q0, horizon = 0.6, 0.4, 0.3, 1.0, 4.0, 2.0
-    game = ExecutionGame(
-        horizon=horizon,
-        permanent_impact=alpha,
-        temporary_impact=beta,
-        running_penalty=phi,
-        terminal_penalty=a_pen,
-        initial_inventory=[q0],
-    )
+    game = single_trader_game(alpha, beta, phi, a_pen, q0, horizon)
     sol = game.solve(integrator=integrator)
     assert sol.integrator == integrator
-    root, kappa, a_eff = math.sqrt(phi * beta), math.sqrt(phi / beta), a_pen - alpha / 2
 
     def h(tau: float) -> float:
-        th = math.tanh(kappa * tau)
-        return root * (a_eff + root * th) / (root + a_eff * th)
+        return almgren_chriss_h(tau, alpha, beta, phi, a_pen)
 
     assert sol.value.iloc[0] == pytest.approx(-(h(horizon) + alpha / 2) * q0**2, rel=1e-9)
     for t in (0.0, 0.7, 1.9):
@@ -176,10 +162,7 @@ def test_exponential_and_runge_kutta_integrators_agree_for_a_large_population():
     # propagator and DOP853 (rtol 1e-10) must agree to ~1e-8.
     n = 20_000
     rng = np.random.default_rng(5)
-    game = ExecutionGame(
-        horizon=1.0,
-        permanent_impact=0.3,
-        temporary_impact=0.5,
+    game = execution_game(
         running_penalty=rng.choice([0.1, 0.2, 0.4], n),
         terminal_penalty=1.0,
         initial_inventory=rng.normal(size=n),
@@ -207,10 +190,7 @@ def test_feedback_is_vectorised_over_paths_and_ignores_the_level_of_noise_drift(
 
 def test_large_homogeneous_population_reduces_to_scalar_modes():
     n = 200_000
-    game = ExecutionGame(
-        horizon=1.0,
-        permanent_impact=0.3,
-        temporary_impact=0.5,
+    game = execution_game(
         running_penalty=0.2,
         terminal_penalty=1.0,
         initial_inventory=np.linspace(-1, 3, n),
@@ -228,14 +208,7 @@ def test_large_homogeneous_population_reduces_to_scalar_modes():
 def test_riccati_blow_up_is_reported_with_its_time():
     # N = 1, φ = A = 0, α = 2, β = 0.5: A' = A − α/2 = −1, h_τ = −h²/β, h(0) = −1 blows up at
     # τ = β, i.e. t = T − β = 0.5.
-    game = ExecutionGame(
-        horizon=1.0,
-        permanent_impact=2.0,
-        temporary_impact=0.5,
-        running_penalty=0.0,
-        terminal_penalty=0.0,
-        initial_inventory=[1.0],
-    )
+    game = single_trader_game(alpha=2.0, beta=0.5, phi=0.0, a_pen=0.0, q0=1.0)
     assert not game.conditions()["assumption_2_4"]
     with pytest.raises(RiccatiBlowUpError, match=r"t = 0\.5") as err:
         game.solve()
@@ -243,14 +216,7 @@ def test_riccati_blow_up_is_reported_with_its_time():
 
 
 def test_conditions_report_the_papers_assumptions():
-    game = ExecutionGame(
-        horizon=1.0,
-        permanent_impact=0.3,
-        temporary_impact=0.5,
-        running_penalty=[0.2, 0.5, 0.1],
-        terminal_penalty=[1.0, 2.0, 0.5],
-        initial_inventory=[5.0, -3.0, 2.0],
-    )
+    game = execution_game()  # α = 0.3, β = 0.5, no noise
     # 4Nβφ ≥ 0.6 ≥ α² = 0.09; heterogeneous with α > 0; φ − (N+1)α²/(8Nβ) ≥ 0.1 − 0.06 > 0.
     assert game.conditions() == {
         "assumption_2_4": True,
@@ -258,14 +224,7 @@ def test_conditions_report_the_papers_assumptions():
         "theorem_2_10": True,
         "cross_impact_is_paper": True,
     }
-    homog = ExecutionGame(
-        horizon=1.0,
-        permanent_impact=0.3,
-        temporary_impact=0.5,
-        running_penalty=0.2,
-        terminal_penalty=0.0,
-        initial_inventory=[1.0, 2.0],
-    )
+    homog = execution_game(running_penalty=0.2, terminal_penalty=0.0, initial_inventory=[1.0, 2.0])
     cond = homog.conditions()
     assert cond["theorem_2_7"] and not cond["theorem_2_10"]
 

@@ -17,7 +17,7 @@ from policies.heuristics import (
     almgren_chriss_schedule,
 )
 from policies.registry import available_policies
-from tests.test_heuristics_helpers import build, own_state, scenario
+from tests.helpers import build, own_state, policy_scenario
 
 ETA, PHI, A, T = 0.5, 2.0, 3.0, 1.0
 Q0 = np.array([10.0, -4.0, 0.0, 1e-3])  # paths: seller, buyer, flat, tiny
@@ -200,20 +200,20 @@ def test_trader_heuristics_are_registered():
 
 def test_almgren_chriss_factory_takes_own_cost_beta_over_n_in_the_impact_market():
     ac = {"policy": "almgren_chriss", "running_penalty": 1.0, "terminal_penalty": 2.0}
-    scn = scenario("impact", traders=(ac, ac, {**ac, "params": {"temporary_impact": 0.3}}))
+    scn = policy_scenario("impact", traders=(ac, ac, {**ac, "params": {"temporary_impact": 0.3}}))
     policy = build(scn, "trader_0")
     assert isinstance(policy, AlmgrenChriss)
     assert (policy.eta, policy.phi, policy.terminal_penalty) == (0.5 / 3, 1.0, 2.0)
     assert build(scn, "trader_2").eta == 0.3
-    quote = scenario("best_quote", traders=(ac, ac))
+    quote = policy_scenario("best_quote", traders=(ac, ac))
     assert build(quote, "trader_1").eta == 0.5  # individual cost βv²: η = β
     over = {**ac, "params": {"terminal_penalty": math.inf, "running_penalty": 0.0}}
-    policy = build(scenario("impact", traders=(over,)), "trader_0")
+    policy = build(policy_scenario("impact", traders=(over,)), "trader_0")
     assert (policy.phi, policy.terminal_penalty) == (0.0, math.inf)
 
 
 def test_twap_and_participation_factories_read_their_params():
-    scn = scenario(
+    scn = policy_scenario(
         traders=(
             {"policy": "twap"},
             {"policy": "twap", "params": {"reactive": True}},
@@ -253,6 +253,6 @@ def test_twap_and_participation_factories_read_their_params():
     ],
 )
 def test_bad_trader_parameters_raise_errors_naming_field_value_and_range(policy, params, message):
-    scn = scenario(traders=({"policy": policy, "params": params},))
+    scn = policy_scenario(traders=({"policy": policy, "params": params},))
     with pytest.raises(ValueError, match=message):
         build(scn, "trader_0")

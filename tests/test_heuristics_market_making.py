@@ -18,7 +18,7 @@ from policies.heuristics import (
 )
 from policies.registry import available_policies
 from simulator.scenario import FactorSpec, NoiseSpec
-from tests.test_heuristics_helpers import build, own_state, scenario
+from tests.helpers import build, own_state, policy_scenario
 
 QS = np.linspace(-5.0, 5.0, 41)  # one inventory per path
 
@@ -136,7 +136,7 @@ def test_maker_factories_fill_defaults_from_the_scenario():
         },
     )
     noise = NoiseSpec(buy_rate=(2.0, 4.0), sell_rate=6.0)
-    scn = scenario(
+    scn = policy_scenario(
         traders=trader, makers=makers, market={"intensity_decay": 2.5}, noise=noise, volatility=2.0
     )
     assert build(scn, "maker_0").half_spread == 1 / 2.5
@@ -149,7 +149,9 @@ def test_maker_factories_fill_defaults_from_the_scenario():
     assert (skew.half_spread, skew.skew, skew.min_half_spread) == (0.3, 0.1, None)
     explicit = build(scn, "maker_4")
     assert (explicit.risk_aversion, explicit.intensity_decay, explicit.volatility) == (0.2, 3, 0.1)
-    logit = scenario("logit", traders=trader, makers=makers[:1], market={"share_sharpness": 4.0})
+    logit = policy_scenario(
+        "logit", traders=trader, makers=makers[:1], market={"share_sharpness": 4.0}
+    )
     assert build(logit, "maker_0").half_spread == 0.25  # logit: k = ς
 
 
@@ -194,6 +196,8 @@ def test_bad_maker_parameters_raise_errors_naming_field_value_and_range(
     setting = dict(setting)
     volatility = setting.pop("volatility", 1.0)
     maker = {"policy": policy, "params": params, "running_penalty": 0.1}
-    scn = scenario(traders=({"policy": "twap"},), makers=(maker,), volatility=volatility, **setting)
+    scn = policy_scenario(
+        traders=({"policy": "twap"},), makers=(maker,), volatility=volatility, **setting
+    )
     with pytest.raises(ValueError, match=message):
         build(scn, "maker_0")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -243,6 +245,29 @@ def test_general_intensity_quotes_are_mutual_best_responses():
             dbar = np.delete(delta[row], i).min()
             objective = lam.value(grid - dbar) * (grid - y[row, i])
             assert delta[row, i] == pytest.approx(grid[np.argmax(objective)], abs=1e-4)  # grid step
+
+
+def test_markup_inverse_is_finite_and_warning_free_where_intensity_underflows_or_saturates():
+    # logistic Λ(x) = 2/(1 + e^{γx}) (Def. 3.4): Λ' underflows for x → −∞ (Λ saturates at 2) and
+    # Λ, Λ' both underflow for x ≫ 0; h(x) = x − (1 + e^{−γx})/γ exactly
+    g = 2.0
+
+    def sigma(x, sign=1.0):
+        return np.exp(-np.logaddexp(0.0, sign * g * np.asarray(x, dtype=float)))
+
+    lam = Intensity.from_callable(
+        lambda x: 2.0 * sigma(x), lambda x: -2.0 * g * sigma(x) * sigma(x, -1.0)
+    )
+    z = np.array([-1e4, -400.0, -19.0, -1.0, 0.0, 3.0, 20.0, 300.0, 1e4])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no 0/0 or x/0 RuntimeWarning
+        x = lam.markup(z)
+    assert np.all(np.isfinite(x)) and np.all(np.diff(x) > 0)  # h⁻¹ is increasing
+    ok = np.abs(z) <= 300.0  # where e^{−γx} is representable, the exact inverse
+    h = x[ok] - (1.0 + np.exp(-g * x[ok])) / g
+    np.testing.assert_allclose(h, z[ok], rtol=1e-10, atol=1e-10)
+    # Λ = 0 in floating point beyond: the quote is the exponential-tail bound z + scale (= 1/(g/2))
+    assert x[-1] == pytest.approx(1e4 + 2.0 / g)
 
 
 def test_scaled_exponential_callable_matches_closed_form_17():

@@ -22,27 +22,13 @@ from policies.equilibrium.market_making_nash import (
     trader_gradient,
     trader_payoff,
 )
+from tests.helpers import best_quote_market
 
 GAMMA, BETA = 2.0, 0.5
 
 
 def acas_like(steps: int = 60, **kw) -> BestQuoteMarket:
-    params = dict(
-        horizon=1.0,
-        steps=steps,
-        temporary_impact=BETA,
-        trader_inventories=[-10.0],
-        maker_inventories=[0.5, -1.0],
-        intensity_decay=GAMMA,
-        trader_running_penalty=0.1,
-        trader_terminal_penalty=1.0,
-        maker_running_penalty=0.1,
-        maker_terminal_penalty=1.0,
-        noise_buy_rate=1.0,
-        noise_sell_rate=1.5,
-    )
-    params.update(kw)
-    return BestQuoteMarket(**params)
+    return best_quote_market(steps, **kw)  # γ = GAMMA, β = BETA
 
 
 def heuristic_profile(market: BestQuoteMarket) -> tuple[np.ndarray, np.ndarray]:
@@ -139,12 +125,29 @@ def test_heuristic_profile_has_clearly_positive_nash_gap():
 
 @settings(max_examples=12, deadline=None)
 @given(seed=st.integers(0, 10_000), spread=st.floats(0.2, 5.0), min_rate=st.floats(0.0, 2.0))
-def test_best_response_payoff_is_never_below_the_profile_payoff(seed, spread, min_rate):
+def test_best_response_payoff_dominates_the_profile_and_random_admissible_deviations(
+    seed, spread, min_rate
+):
     market = acas_like(steps=30, max_spread=spread, max_rate=30.0, min_rate=min_rate)
     rates, quotes = random_profile(market, seed)
     gap = market_making_nash_gap(market, rates, quotes)
     assert np.all(gap["best_response_payoff"] >= gap["payoff"])
     assert np.all(gap["optimality_residual"] < 1e-6)
+    # The makers' ascent starts from the profile's own quotes, so "≥ payoff" alone holds by
+    # construction; a best response must also beat deviations it never visited: random
+    # admissible schedules around it (|δ| ≤ ξ) never improve on it (rounding 1e-12 relative).
+    rates, quotes = market.admissible_rates(rates), market.admissible_quotes(quotes)
+    rng = np.random.default_rng(seed)
+    for j in range(market.n_makers):
+        br = maker_best_response(market, rates, quotes, j)
+        assert br.payoff == pytest.approx(
+            gap["best_response_payoff"].iloc[market.n_traders + j], rel=1e-12
+        )
+        trial = quotes.copy()
+        for _ in range(10):
+            noise = rng.normal(0.0, 0.3, br.schedule.shape)
+            trial[j] = np.clip(br.schedule + noise, -spread, spread)
+            assert maker_payoff(market, rates, trial, j) <= br.payoff + 1e-12 * (1 + abs(br.payoff))
 
 
 def test_maker_best_response_is_the_global_optimum():

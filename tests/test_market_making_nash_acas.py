@@ -7,42 +7,31 @@ import pytest
 
 from policies.equilibrium.market_making import MarketMakingGame
 from policies.equilibrium.market_making_nash import (
-    BestQuoteMarket,
     market_making_nash_gap,
     profile_payoffs,
     scenario_nash_gap,
     scenario_profile,
 )
 from simulator import simulate
-from simulator.scenario import Scenario
+from simulator.scenario import NoiseSpec, Scenario
+from tests.helpers import ACAS, best_quote_market, maker, trader
+from tests.helpers import scenario as build_scenario
 
-PARAMS = dict(
-    horizon=1.0,
-    temporary_impact=0.5,
-    intensity_decay=2.0,
-    terminal_penalty=1.0,
-    trader_inventory=-5.0,
-    maker_inventories=(1.0, 0.0),
-    noise_buy_rate=1.0,
-    noise_sell_rate=1.0,
-)
+
+def acas_game(phi: float) -> MarketMakingGame:
+    """The ACAS game of tests.helpers.ACAS with running penalty φ for all three agents."""
+    return MarketMakingGame.acas(**{**ACAS, "running_penalty": phi})
 
 
 def acas_gap(phi: float, steps: int, sol=None):
     """The gap of the ACAS equilibrium schedules sampled at t_k (piecewise constant)."""
-    sol = sol or MarketMakingGame.acas(running_penalty=phi, **PARAMS).solve()
-    market = BestQuoteMarket(
-        horizon=1.0,
-        steps=steps,
-        temporary_impact=0.5,
-        intensity_decay=2.0,
+    sol = sol or acas_game(phi).solve()
+    market = best_quote_market(  # the discrete market of ACAS
+        steps,
         trader_inventories=[-5.0],
         maker_inventories=[1.0, 0.0],
         trader_running_penalty=phi,
         maker_running_penalty=phi,
-        trader_terminal_penalty=1.0,
-        maker_terminal_penalty=1.0,
-        noise_buy_rate=1.0,
         noise_sell_rate=1.0,
     )
     t = market.time
@@ -61,7 +50,7 @@ def acas_gap(phi: float, steps: int, sol=None):
 
 def test_nash_gap_of_acas_equilibrium_vanishes_at_second_order_under_refinement():
     grids = [50, 100, 200, 400]
-    sol = MarketMakingGame.acas(running_penalty=0.2, **PARAMS).solve(steps=400)
+    sol = acas_game(0.2).solve(steps=400)
     gains = np.array([acas_gap(0.2, n, sol)[0]["gain"].to_numpy() for n in grids])
     assert np.all(gains >= 0)
     # piecewise-constant sampling is an O(dt) deviation from the discrete best response and the
@@ -80,36 +69,33 @@ def test_constant_acas_equilibrium_is_an_exact_equilibrium_of_the_discrete_game(
 
 
 def scenario(trader_policy: str, maker_policy: str, phi: float = 0.2, steps: int = 60) -> Scenario:
-    agent = dict(running_penalty=phi, terminal_penalty=1.0)
-    return Scenario.from_dict(
-        dict(
-            name="acas_gap",
-            horizon=1.0,
-            steps=steps,
-            paths=1,
-            flow="fluid",
-            market=dict(kind="acas", temporary_impact=0.5, intensity_decay=2.0),
-            price=dict(initial=0.0, volatility=0.0),
-            noise=dict(buy_rate=1.0, sell_rate=1.0),
-            traders=[dict(policy=trader_policy, initial_inventory=-5.0, **agent)],
-            makers=[
-                dict(policy=maker_policy, initial_inventory=1.0, **agent),
-                dict(policy=maker_policy, initial_inventory=0.0, **agent),
-            ],
-        )
+    """ACAS as a frozen-price scenario (P₀ = 0, σ = 0): the engine's J is the discrete payoff."""
+    return build_scenario(
+        "acas",
+        (trader(0, -5.0, trader_policy, phi, 1.0),),
+        (maker(0, 1.0, maker_policy, phi, 1.0), maker(1, 0.0, maker_policy, phi, 1.0)),
+        steps=steps,
+        volatility=0.0,
+        noise=NoiseSpec(buy_rate=1.0, sell_rate=1.0),
+        temporary_impact=0.5,
+        intensity_decay=2.0,
     )
+
+
+def assert_profile_payoffs_are_the_engine_objectives(sc: Scenario) -> None:
+    market, rates, quotes = scenario_profile(sc)
+    ours = profile_payoffs(market, rates, quotes)["payoff"].to_numpy()
+    res = simulate(sc, paths=1, seed=0)
+    engine = np.array([res.agent(a.name).objective[0] for a in sc.agents])
+    # same discretisation, same arithmetic up to summation order
+    assert np.allclose(ours, engine, rtol=1e-12, atol=1e-11)
 
 
 @pytest.mark.parametrize(
     ("trader", "maker"), [("equilibrium", "equilibrium"), ("twap", "constant_spread")]
 )
 def test_profile_payoff_reproduces_the_simulator_fluid_objective(trader, maker):
-    sc = scenario(trader, maker)
-    market, rates, quotes = scenario_profile(sc)
-    ours = profile_payoffs(market, rates, quotes)["payoff"].to_numpy()
-    engine = np.array([simulate(sc, paths=1, seed=0).agent(a.name).objective[0] for a in sc.agents])
-    # same discretisation, same arithmetic up to summation order
-    assert np.allclose(ours, engine, rtol=1e-12, atol=1e-11)
+    assert_profile_payoffs_are_the_engine_objectives(scenario(trader, maker))
 
 
 def test_equilibrium_feedback_gap_is_small_and_heuristic_gap_is_large():
@@ -122,43 +108,30 @@ def test_equilibrium_feedback_gap_is_small_and_heuristic_gap_is_large():
 
 def test_general_best_quote_payoffs_reproduce_the_simulator():
     # §3 market: 2 buyers + 1 seller, aggregated cost, 3 makers, bounds, time-varying noise
-    agent = dict(policy="twap", terminal_penalty=1.0)
-    maker = dict(policy="constant_spread", terminal_penalty=0.5)
-    sc = Scenario.from_dict(
-        dict(
-            name="bq_gap",
-            horizon=2.0,
-            steps=50,
-            paths=1,
-            flow="fluid",
-            market=dict(
-                kind="best_quote",
-                temporary_impact=0.3,
-                intensity_decay=1.5,
-                temporary_cost="aggregated",
-                cost_coupling=0.7,
-                max_spread=2.0,
-                min_rate=0.2,
-                max_rate=20.0,
-            ),
-            price=dict(initial=0.0, volatility=0.0),
-            noise=dict(buy_rate=[1.0, 3.0], sell_rate=[2.0, 0.5, 1.0]),
-            traders=[
-                dict(initial_inventory=-6.0, running_penalty=0.1, **agent),
-                dict(initial_inventory=4.0, running_penalty=0.2, **agent),
-                dict(initial_inventory=-2.0, **agent),
-            ],
-            makers=[
-                dict(initial_inventory=0.5, running_penalty=0.1, **maker),
-                dict(initial_inventory=-1.0, running_penalty=0.05, **maker),
-                dict(initial_inventory=0.0, **maker),
-            ],
-        )
+    sc = build_scenario(
+        "best_quote",
+        (
+            trader(0, -6.0, "twap", phi=0.1, A=1.0),
+            trader(1, 4.0, "twap", phi=0.2, A=1.0),
+            trader(2, -2.0, "twap", A=1.0),
+        ),
+        (
+            maker(0, 0.5, "constant_spread", phi=0.1, A=0.5),
+            maker(1, -1.0, "constant_spread", phi=0.05, A=0.5),
+            maker(2, 0.0, "constant_spread", A=0.5),
+        ),
+        steps=50,
+        horizon=2.0,
+        volatility=0.0,
+        noise=NoiseSpec(buy_rate=(1.0, 3.0), sell_rate=(2.0, 0.5, 1.0)),
+        temporary_impact=0.3,
+        intensity_decay=1.5,
+        temporary_cost="aggregated",
+        cost_coupling=0.7,
+        max_spread=2.0,
+        min_rate=0.2,
+        max_rate=20.0,
     )
-    market, rates, quotes = scenario_profile(sc)
-    ours = profile_payoffs(market, rates, quotes)["payoff"].to_numpy()
-    res = simulate(sc, paths=1, seed=0)
-    engine = np.array([res.agent(a.name).objective[0] for a in sc.agents])
-    assert np.allclose(ours, engine, rtol=1e-12, atol=1e-11)
+    assert_profile_payoffs_are_the_engine_objectives(sc)
     gap = scenario_nash_gap(sc)
     assert np.all(gap["gain"] > 0.1) and np.all(gap["optimality_residual"] < 1e-6)

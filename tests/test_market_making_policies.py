@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from policies.base import MarketState
+from policies.base import MarketState, Policy
 from policies.equilibrium.market_making import MarketMakingGame
 from simulator import load_scenario, simulate
 from simulator.scenario import AgentSpec, MarketSpec, NoiseSpec, PriceSpec, Scenario
@@ -154,21 +156,20 @@ def test_scenario_policies_resolve_through_the_registry():
     assert np.all(np.isfinite(res.agent("buyer").objective))
 
 
+def with_maker_1(sc: Scenario, policy: str, max_spread: float) -> Scenario:
+    """``sc`` with maker_1 playing ``policy`` and market.max_spread ξ."""
+    return dataclasses.replace(
+        sc,
+        market=dataclasses.replace(sc.market, max_spread=max_spread),
+        makers=(sc.makers[0], dataclasses.replace(sc.makers[1], policy=policy)),
+    )
+
+
 def test_trust_radius_bounds_feedback_against_a_heuristic_opponent(solution):
     # maker_1 plays a constant spread: the state leaves the equilibrium path, the first-order
     # field is evaluated far away; the default trust radius (3/γ) keeps quotes within 3/γ of
-    # the equilibrium quotes, so the engine's explicit stepping stays finite.
-    sc = acas_scenario(60)
-    sc = Scenario(
-        **{
-            **sc.__dict__,
-            "makers": (
-                sc.makers[0],
-                AgentSpec("maker_1", "maker", "constant_spread", 0.0, 0.1, 1.0),
-            ),
-        }
-    )
-    res = simulate(sc, paths=2, seed=0)
+    # the equilibrium quotes (ξ = 6 does not bind: |δ̂| ≤ 4.2 here).
+    res = simulate(with_maker_1(acas_scenario(60), "constant_spread", 6.0), paths=2, seed=0)
     assert all(np.all(np.isfinite(a.objective)) for a in res.agents)
     ask = res.agent("maker_0").ask_spread
     eq_ask = np.interp(res.time[:-1], solution.time, solution.ask[:, 0])
@@ -176,6 +177,63 @@ def test_trust_radius_bounds_feedback_against_a_heuristic_opponent(solution):
     q = solution.inventory[5] + np.array([[0.0, 50.0, -50.0]])
     y = solution.adjoint_at(solution.time[5], q, trust_radius=0.7)
     assert np.abs(y - solution.adjoint[5]).max() == pytest.approx(0.7)
+
+
+def test_unbounded_spread_against_a_heuristic_maker_is_refused_when_policies_are_built():
+    # ξ = ∞ and a heuristic maker: quote gaps, hence fill factors e^{γ|δ − δ̄|}, are unbounded
+    sc = with_maker_1(acas_scenario(20), "constant_spread", np.inf)
+    with pytest.raises(ValueError, match=r"market.max_spread = inf: maker\(s\) maker_1"):
+        simulate(sc, paths=2, seed=0)
+    sol = MarketMakingGame.from_scenario(acas_scenario(20)).solve()
+    with pytest.raises(ValueError, match="trust_radius = None"):
+        sol.feedback_policy("maker_0", trust_radius=None)
+    sol.feedback_policy("maker_0")  # all-equilibrium, clipped field: bounded quotes, allowed
+
+
+class HiddenQuotes(Policy):
+    """``policy`` acting on a state without the best quotes (the pre-(21) modelled-quote rule)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy, self.role, self.name = policy, policy.role, policy.name
+
+    def act(self, state: MarketState) -> np.ndarray:
+        return self.policy.act(dataclasses.replace(state, best_ask=None, best_bid=None))
+
+
+@pytest.mark.parametrize("market", ["acas", "best_quote"])
+def test_trader_reacting_to_observed_quotes_changes_nothing_on_the_equilibrium_path(market):
+    # all agents play the feedback map: the quotes a trader observes are the makers' ψ(Y) at the
+    # same Y, so reading them instead of modelling them is the same arithmetic (random P, σ = 1;
+    # best_quote: buyer + seller, aggregated cost (joint ϕ), 3 makers)
+    sc = acas_scenario(40, volatility=1.0) if market == "acas" else best_quote_scenario(40)
+    sol = MarketMakingGame.from_scenario(sc).solve()
+    hidden = {a.name: HiddenQuotes(sol.feedback_policy(a.name)) for a in sc.traders}
+    observed = simulate(sc, paths=8, seed=4).payoffs().set_index("agent")["mean"]
+    modelled = simulate(sc, paths=8, seed=4, policies=hidden).payoffs().set_index("agent")["mean"]
+    np.testing.assert_allclose(observed, modelled, rtol=0, atol=1e-10)
+
+
+def test_trader_rate_is_the_hamiltonian_maximiser_at_the_quote_it_faces():
+    # maker_1 quotes a constant 0.5 (below the equilibrium asks ≈ 2.3–4): the trader's rate must
+    # be (21) v = (Yᵉ − best ask)/(2β) ∨ ε ∧ ξ̃ with the *observed* best ask, Yᵉ from the
+    # (trust-region clipped) decoupling field at the realised inventories
+    sc = with_maker_1(acas_scenario(40), "constant_spread", 6.0)
+    sc = dataclasses.replace(
+        sc, makers=(sc.makers[0], dataclasses.replace(sc.makers[1], params={"half_spread": 0.5}))
+    )
+    sol = MarketMakingGame.from_scenario(sc).solve()
+    res = simulate(sc, paths=2, seed=0)
+    rate = res.agent("trader_0").rate
+    beta, errs, gaps = 0.5, [], []
+    for k, t in enumerate(res.time[:-1]):
+        q = np.stack([res.agent(n).inventory[k] for n in sol.game.names], axis=-1)
+        y = sol.adjoint_at(t, q, trust_radius=3.0 / 2.0)
+        expected = np.clip((y[:, 0] - res.best_ask[k]) / (2 * beta), 0.0, np.inf)
+        errs.append(np.abs(rate[k] - expected).max())
+        gaps.append(np.abs(rate[k] - sol.controls_at(t, y)[0][:, 0]).min())
+    assert max(errs) < 1e-12  # same formula, same inputs
+    np.testing.assert_allclose(res.best_ask, 0.5)
+    assert min(gaps) > 1.0  # the modelled-quote rule would trade ≥ 1 share/unit time less
 
 
 def best_quote_scenario(steps: int) -> Scenario:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -246,8 +247,6 @@ def test_json_is_sorted_and_maps_infinity_to_a_string(tmp_path):
 
 
 def test_progress_bar_is_silent_off_a_terminal():
-    import io
-
     stream = io.StringIO()
     with ProgressBar(10, "x", stream=stream) as bar:
         for k in range(10):
@@ -256,8 +255,6 @@ def test_progress_bar_is_silent_off_a_terminal():
 
 
 def test_progress_bar_draws_when_forced():
-    import io
-
     stream = io.StringIO()
     with ProgressBar(4, "sim", stream=stream, force=True, min_interval=0.0) as bar:
         bar.advance(2)

@@ -10,7 +10,7 @@ from policies.registry import PolicyContext, build_policy
 from simulator import SimulationResult, simulate
 from simulator.model import MarketModel
 from simulator.simulate import build_policies
-from tests.conftest import ConstantRate
+from tests.helpers import ConstantRate, ConstantSpread
 
 
 def test_result_shapes_and_agent_order(acas_scenario):
@@ -113,8 +113,6 @@ def test_progress_callback_counts_steps_over_chunks(acas_scenario):
 
 
 def test_maker_policy_may_return_one_quote_pair_for_all_paths(acas_scenario):
-    from tests.conftest import ConstantSpread
-
     class Pair(ConstantSpread):
         def act(self, state):
             return self.quotes  # shape (2,): same (δᵃ, δᵇ) on every path

@@ -9,7 +9,7 @@ import pytest
 
 from simulator import FactorSpec, NoiseSpec, simulate
 from simulator.processes import BLOCK
-from tests.conftest import maker, scenario, trader
+from tests.helpers import maker, scenario, trader
 
 
 def _all_arrays(res):
@@ -22,6 +22,7 @@ def _all_arrays(res):
 
 
 def _scenarios():
+    poisson = dict(steps=12, flow="poisson")  # short runs in Poisson mode; lots per market below
     logit = scenario(
         "logit",
         (trader(0, -3.0, policy="test_feedback", phi=0.1),),
@@ -30,9 +31,8 @@ def _scenarios():
         temporary_impact=0.3,
         inventory_noise=0.2,
         max_rate=20.0,
-        steps=12,
-        flow="poisson",
         lot_size=0.1,
+        **poisson,
     )
     impact = scenario(
         "impact",
@@ -40,9 +40,8 @@ def _scenarios():
         noise=NoiseSpec(buy_rate=1.0, sell_rate=(0.5, 2.0)),
         permanent_impact=0.2,
         temporary_impact=0.1,
-        steps=12,
-        flow="poisson",
         lot_size=0.2,
+        **poisson,
     )
     best = scenario(
         "best_quote",
@@ -51,9 +50,8 @@ def _scenarios():
         noise=NoiseSpec(buy_rate=2.0, sell_rate=2.0),
         temporary_impact=0.3,
         max_rate=50.0,
-        steps=12,
-        flow="poisson",
         lot_size=0.1,
+        **poisson,
     )
     return {
         "logit_poisson": logit,

@@ -417,6 +417,11 @@ class ExecutionSolution:
         mean0 = cl.sums(q0) / cl.sizes
         return cl.expand(m) + (q0 - cl.expand(mean0)) * cl.expand(rho)
 
+    def step_average_schedule(self, t: float, dt: float) -> np.ndarray:
+        """(Q̄(t + dt) − Q̄(t))/dt, the average equilibrium rate over [t, t + dt], shape (N,)."""
+        end = min(t + dt, float(self.game.horizon))
+        return (self.inventory(end) - self.inventory(t)) / (end - t)
+
     def schedule(self, t: float) -> np.ndarray:
         """Equilibrium (open-loop) rates v̄(t) along the equilibrium path, shape (N,)."""
         if self._schedule_cache is None or self._schedule_cache[0] != t:
@@ -483,7 +488,10 @@ class EquilibriumFeedbackPolicy(Policy):
 
 
 class EquilibriumOpenLoopPolicy(Policy):
-    """vⁱ = v̄ⁱ(t), the equilibrium rate along the equilibrium path (same on every path)."""
+    """The equilibrium schedule, averaged over each step (same on every path):
+    vⁱ_k = (Q̄ⁱ(t_k + dt) − Q̄ⁱ(t_k))/dt = (1/dt)∫ v̄ⁱ over [t_k, t_k + dt], so the discrete
+    inventories hit the equilibrium path Q̄ at every grid time. (Sampling v̄ at t_k instead is
+    also O(dt) from the discrete equilibrium, but with a ~25× larger Nash gap.)"""
 
     role = "trader"
     name = "equilibrium_open_loop"
@@ -492,4 +500,5 @@ class EquilibriumOpenLoopPolicy(Policy):
         self.solution, self.index = solution, index
 
     def act(self, state: MarketState) -> np.ndarray:
-        return np.full(state.paths, self.solution.schedule(state.t)[self.index])
+        rate = self.solution.step_average_schedule(state.t, state.dt)[self.index]
+        return np.full(state.paths, rate)

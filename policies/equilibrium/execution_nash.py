@@ -147,7 +147,8 @@ def equilibrium_rates(
     """Schedules (steps, N) of the equilibrium played on the engine grid (fluid, deterministic).
 
     ``kind="feedback"``: vₖ = feedback(t_k, Q_k), Q_{k+1} = Q_k + vₖ dt (the closed loop the
-    simulator runs); ``"open_loop"``: vₖ = v̄(t_k), the continuous schedule sampled at t_k.
+    simulator runs); ``"open_loop"``: vₖ = (Q̄(t_{k+1}) − Q̄(t_k))/dt, the equilibrium schedule
+    averaged over the step.
     """
     if kind not in ("feedback", "open_loop"):
         raise ValueError(f"kind = {kind!r}; allowed: 'feedback', 'open_loop'")
@@ -157,7 +158,10 @@ def equilibrium_rates(
     out = np.empty((steps, game.traders))
     for k in range(steps):
         t = k * dt
-        out[k] = solution.feedback(t, q) if kind == "feedback" else solution.schedule(t)
+        if kind == "feedback":
+            out[k] = solution.feedback(t, q)
+        else:
+            out[k] = solution.step_average_schedule(t, dt)
         q = q + out[k] * dt
     return out
 

@@ -53,6 +53,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.integrate import solve_ivp
 
+from simulator.scenario import profile_at
+
 
 class RiccatiBlowUpError(RuntimeError):
     """The Riccati ODE of Thm 2.7 left every bound (or the solver failed) at some t ∈ [0, T]."""
@@ -119,9 +121,7 @@ class Profile:
             return np.array([float(self.function(float(s))) for s in np.ravel(t)]).reshape(
                 np.shape(t)
             )
-        m = len(self.pieces)
-        j = np.clip(np.floor(np.asarray(t, dtype=float) / self.horizon * m + 1e-9), 0, m - 1)
-        values = np.asarray(self.pieces)[j.astype(int)]
+        values = profile_at(self.pieces, t, self.horizon)
         return float(values) if np.ndim(t) == 0 else values
 
 

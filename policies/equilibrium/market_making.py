@@ -56,8 +56,11 @@ from policies.equilibrium.market_making_hamiltonian import (
     Intensity,
     Market,
     forward_drift,
+    trader_response,
+    vectorised,
 )
 from policies.equilibrium.market_making_riccati import jacobians_on_grid, radon, riccati
+from simulator.scenario import profile_index
 
 __all__ = [
     "MarketMakingGame",
@@ -67,6 +70,7 @@ __all__ = [
 ]
 
 Coefficient = float | Callable[[float], float] | Sequence[float]
+EQUILIBRIUM_POLICIES = ("equilibrium", "equilibrium_open_loop")
 Method = Literal["auto", "algebraic", "shooting", "collocation"]
 
 
@@ -78,27 +82,14 @@ def _coefficient(name: str, value: Coefficient, horizon: float) -> tuple[Callabl
     (the scenario convention), callables ``t -> float`` are evaluated element-wise if needed.
     """
     if callable(value):
-        fn = value
-
-        def call(t: np.ndarray) -> np.ndarray:
-            t = np.asarray(t, dtype=float)
-            try:
-                out = np.asarray(fn(t), dtype=float)
-                if out.shape == t.shape:
-                    return out
-            except (TypeError, ValueError):
-                pass
-            return np.vectorize(lambda s: float(fn(float(s))), otypes=[float])(t)
-
-        return call, 1
+        return vectorised(value), 1
     if isinstance(value, (tuple, list, np.ndarray)):
         prof = np.asarray(value, dtype=float)
         if prof.ndim != 1 or prof.size == 0 or not np.all(np.isfinite(prof)):
             raise ValueError(f"{name} = {value!r}: a profile must be a non-empty tuple of floats")
 
         def piecewise(t: np.ndarray) -> np.ndarray:
-            idx = np.floor(np.asarray(t, dtype=float) / horizon * prof.size).astype(int)
-            return prof[np.clip(idx, 0, prof.size - 1)]
+            return prof[profile_index(t, horizon, prof.size)]
 
         return piecewise, prof.size
     try:
@@ -139,6 +130,9 @@ class MarketMakingGame:
     Λ (``"exponential"`` with ``intensity_decay`` γ, a callable, or an :class:`Intensity`),
     ``min_rate`` ε, ``max_rate`` ξ̃, ``max_spread`` ξ, noise rates a (buy, hits the asks) and
     b (sell). Penalties φ (running, float or callable of t) and A (terminal) per agent.
+    ``maker_policies``: the scenario policies the makers play when simulated (None: all
+    equilibrium); a heuristic maker with ξ = ∞ is refused when policies are built (see
+    :meth:`MarketMakingSolution.feedback_policy`).
     """
 
     horizon: float
@@ -160,6 +154,7 @@ class MarketMakingGame:
     max_spread: float = math.inf
     trader_names: tuple[str, ...] | None = None
     maker_names: tuple[str, ...] | None = None
+    maker_policies: tuple[str, ...] | None = None
     _problem: Problem = field(init=False, repr=False, compare=False)
     _pieces: int = field(init=False, repr=False, compare=False)
 
@@ -366,6 +361,7 @@ class MarketMakingGame:
             max_spread=mk.max_spread,
             trader_names=tuple(a.name for a in tr),
             maker_names=tuple(a.name for a in mm),
+            maker_policies=tuple(a.policy for a in mm),
         )
 
     # ----------------------------------------------------------------- properties
@@ -674,18 +670,42 @@ class MarketMakingSolution:
             y = y_hat + np.clip(y - y_hat, -trust_radius, trust_radius)
         return y
 
-    def controls_at(self, t: float, adjoint: np.ndarray):
-        """Pointwise maximisers at time t: (rate (M, NT), ask (M, NM), bid (M, NM))."""
+    def _coefficients_at(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """a(t), b(t), β(t) as (1,) arrays (right-continuous; t = T takes the last piece)."""
         pb = self.game.problem
         tt = np.array([min(t, self.time[-1] * (1 - 1e-12))])
-        d = forward_drift(pb.market, adjoint, pb.noise_buy(tt), pb.noise_sell(tt), pb.beta(tt))
+        return pb.noise_buy(tt), pb.noise_sell(tt), pb.beta(tt)
+
+    def controls_at(self, t: float, adjoint: np.ndarray):
+        """Pointwise maximisers at time t: (rate (M, NT), ask (M, NM), bid (M, NM))."""
+        d = forward_drift(self.game.problem.market, adjoint, *self._coefficients_at(t))
         return d.rate, d.ask, d.bid
+
+    def trader_rates_at(
+        self, t: float, adjoint: np.ndarray, best_ask: np.ndarray, best_bid: np.ndarray
+    ) -> np.ndarray:
+        """Traders' rates ϕ (M, NT) at time t against *given* best quotes ``min_j δʲ`` (M,).
+
+        Thm 3.9 / (21): ``v = (Yᵉ − best ask)/(2β)`` truncated to ``[ε, ξ̃]`` for a buyer,
+        ``(Yᵉ + best bid)/(2β)`` to ``[−ξ̃, −ε]`` for a seller; the aggregated cost of Remark 3.3
+        solves the traders' joint first-order conditions with the same quotes. Equal to
+        :meth:`controls_at`'s rates when the quotes are the makers' maximisers ψ(Y).
+        """
+        market = self.game.problem.market
+        beta = self._coefficients_at(t)[2]
+        ask = np.asarray(best_ask, dtype=float).reshape(-1, 1)
+        bid = np.asarray(best_bid, dtype=float).reshape(-1, 1)
+        return trader_response(market, adjoint[:, : market.n_traders], ask, bid, beta)
 
     # ----------------------------------------------------------------- policies
     def feedback_policy(
         self, agent_name: str, exact: bool = False, trust_radius: float | str | None = "auto"
     ) -> Policy:
         """Decoupling-field policy ("equilibrium"): ``Y(t, Q)`` at the realised inventories.
+
+        Makers quote ψ(Y) (Thm 3.9; (17) for ACAS). Traders play ϕ against the best quotes they
+        observe (``state.best_ask`` / ``state.best_bid``, (21)), i.e. react to a deviating maker;
+        on the equilibrium path these are the modelled quotes ψ(Y).
 
         ``exact=True`` re-solves the BVP from every path's state at every step (cost: one batched
         BVP solve per step, ~0.1–0.2 s for 100 paths on ACAS) instead of the first-order field.
@@ -694,6 +714,13 @@ class MarketMakingSolution:
         opponent) unbounded quotes give fill factors ``e^{γ|Δδ|}`` that make the engine's
         explicit time stepping overshoot and diverge; the clip keeps them ≤ e^{6}. It never
         binds within 3/γ of the equilibrium adjoint (all tests and the equilibrium path).
+
+        With ξ = ∞ the policy is refused (``ValueError``) when ``trust_radius`` is None or a
+        maker plays a heuristic (``game.maker_policies``): unbounded quote gaps make the fill
+        factor ``Λ(δ − δ̄) = e^{γ(δ̄ − δ)}`` unbounded, one engine step then overfills
+        (e.g. Poisson lots of 1 near T: a gap of 4.9 → e^{9.7}), the inventories jump by
+        hundreds, the first-order field extrapolates that into quotes of ~10³ and the payoffs
+        become inf/NaN. A finite ``market.max_spread`` bounds every gap by 2ξ.
         """
         if trust_radius == "auto":
             trust_radius = 3.0 * self.game.problem.market.intensity.scale()
@@ -701,11 +728,37 @@ class MarketMakingSolution:
             isinstance(trust_radius, (int, float)) and trust_radius > 0
         ):
             raise ValueError(f"trust_radius = {trust_radius!r}: a number > 0, 'auto' or None")
+        self._check_bounded(trust_radius is None)
         return _EquilibriumPolicy(self, agent_name, True, exact, trust_radius)
 
     def open_loop_policy(self, agent_name: str) -> Policy:
         """The equilibrium schedule along the equilibrium path ("equilibrium_open_loop")."""
+        self._check_bounded(False)
         return _EquilibriumPolicy(self, agent_name, False, False, None)
+
+    def _check_bounded(self, unclipped: bool) -> None:
+        """Refuse simulations whose quotes are unbounded (ξ = ∞ and an unclipped field or a
+        heuristic maker): see :meth:`feedback_policy`."""
+        g = self.game
+        if math.isfinite(g.max_spread):
+            return
+        pols = g.maker_policies or (EQUILIBRIUM_POLICIES[0],) * len(g.maker_names)
+        heur = [f"{n} ({p})" for n, p in zip(g.maker_names, pols, strict=True)]
+        heur = [h for h, p in zip(heur, pols, strict=True) if p not in EQUILIBRIUM_POLICIES]
+        if not heur and not unclipped:
+            return
+        why = (
+            f"maker(s) {', '.join(heur)} play heuristics against the equilibrium"
+            if heur
+            else "trust_radius = None leaves the feedback quotes unbounded"
+        )
+        reach = float(np.max(np.abs([self.ask, self.bid])))
+        raise ValueError(
+            f"market.max_spread = inf: {why}; unbounded quote gaps δ − δ̄ give fill rates "
+            f"ã·Λ(δ − δ̄) that overfill in one step and make payoffs inf/NaN. Set a finite "
+            f"market.max_spread ξ (the equilibrium quotes stay within |δ| ≤ {reach:.3g}; "
+            f"e.g. max_spread = {math.ceil(reach + 1.0)})"
+        )
 
     def transformed(self) -> pd.DataFrame:
         """ACAS (22) coordinates: Q¹ᵐ, Q²ᵐ = Q¹ᵐ − Q²ᵐ, Q¹ᵉ = Q¹ᵉ − Q¹ᵐ (and Y likewise)."""
@@ -760,17 +813,31 @@ def _truncation_report(game, rate, ask, bid) -> dict[str, Any]:
 
 
 def _assumption_4_4(game: MarketMakingGame) -> dict[str, Any]:
-    """Assumption 4.4: ``q₀ᵉ − q₀¹ᵐ < −1/(2Aγ)`` (ACAS-shaped games only; else None)."""
+    """Assumption 4.4 (ACAS-shaped games only; else None), both of its parts:
+
+    * inventories: ``q₀ᵉ − q₀¹ᵐ < −1/(2Aγ)`` (``assumption_4_4_margin`` > 0);
+    * the lower truncation: ``ε ≤ p·(−q₀ᵉ + q₀¹ᵐ − 1/(2Aγ))/(2β̄)`` with
+      ``p = 2{1/A + T/β·[1 + e^{2Aγ(q₀¹ᵐ − q₀²ᵐ)}]}⁻¹`` from the proof of Theorem 4.3 (β, β̄ the
+      lower and upper bounds of β on [0, T]); ``assumption_4_4_epsilon_bound`` is that bound.
+    """
     mk = game.problem.market
     a = game.problem.terminal
     if not (mk.n_traders == 1 and mk.n_makers == 2 and mk.intensity.decay and mk.buyer[0]):
         return {"assumption_4_4": None}
     if not np.allclose(a, a[0]) or a[0] == 0:
         return {"assumption_4_4": None}
-    margin = -1.0 / (2 * a[0] * mk.intensity.decay) - (
-        game.trader_inventories[0] - max(game.maker_inventories)
-    )
-    return {"assumption_4_4": bool(margin > 0), "assumption_4_4_margin": float(margin)}
+    big_a, gamma, horizon = float(a[0]), float(mk.intensity.decay), game.problem.horizon
+    q_high, q_low = max(game.maker_inventories), min(game.maker_inventories)
+    margin = -1.0 / (2 * big_a * gamma) - (game.trader_inventories[0] - q_high)
+    beta = np.asarray(game.problem.beta(np.linspace(0.0, horizon, 257)), dtype=float)
+    growth = math.exp(min(2 * big_a * gamma * (q_high - q_low), 700.0))
+    p = 2.0 / (1.0 / big_a + horizon / float(beta.min()) * (1.0 + growth))
+    epsilon_bound = max(p * margin / (2.0 * float(beta.max())), 0.0)
+    return {
+        "assumption_4_4": bool(margin > 0 and mk.min_rate <= epsilon_bound),
+        "assumption_4_4_margin": float(margin),
+        "assumption_4_4_epsilon_bound": float(epsilon_bound),
+    }
 
 
 class _EquilibriumPolicy(Policy):
@@ -806,8 +873,12 @@ class _EquilibriumPolicy(Policy):
             )
         else:
             y = np.broadcast_to(sol._interp(sol.adjoint, state.t), (m, len(sol.game.names)))
-        rate, ask, bid = sol.controls_at(state.t, y)
         if self.role == "trader":
+            if self.feedback and state.best_ask is not None:  # react to the quotes faced (21)
+                rate = sol.trader_rates_at(state.t, y, state.best_ask, state.best_bid)
+            else:
+                rate = sol.controls_at(state.t, y)[0]
             return np.ascontiguousarray(rate[:, self.index])
+        _, ask, bid = sol.controls_at(state.t, y)
         j = self.index - self._nt
         return np.stack([ask[:, j], bid[:, j]], axis=-1)

@@ -35,7 +35,7 @@ class HamiltonianError(RuntimeError):
     """A pointwise fixed point (quotes or aggregated-cost rates) did not converge."""
 
 
-def _vectorised(fn: Callable) -> ArrayFn:
+def vectorised(fn: Callable) -> ArrayFn:
     """Call ``fn`` on arrays; fall back to element-wise evaluation if it is scalar-only."""
 
     def call(x: np.ndarray) -> np.ndarray:
@@ -89,9 +89,9 @@ class Intensity:
         """Wrap a user Λ; missing derivatives are central differences with ``step``."""
         if not callable(fn):
             raise ValueError(f"intensity = {fn!r}: must be 'exponential' or a callable Λ(x)")
-        f = _vectorised(fn)
-        d1 = _vectorised(derivative) if derivative is not None else None
-        d2 = _vectorised(second_derivative) if second_derivative is not None else None
+        f = vectorised(fn)
+        d1 = vectorised(derivative) if derivative is not None else None
+        d2 = vectorised(second_derivative) if second_derivative is not None else None
         if d1 is None:
 
             def d1(x: np.ndarray) -> np.ndarray:
@@ -145,32 +145,65 @@ class Intensity:
                 "Def. 3.4(3) needs lim_{x→∞} Λ(x) = 0"
             )
 
+    def ratio(self, x: np.ndarray) -> np.ndarray:
+        """``Λ(x)/Λ'(x) = −s(x)`` with its degenerate limits made explicit (no 0/0, no x/0).
+
+        Def. 3.4 makes ``s = −Λ/Λ' = 1/|(log Λ)'|`` positive and non-increasing (log-concavity),
+        so ``s ≤ scale`` for ``x ≥ 0``. Where floating point loses the ratio: Λ and Λ' both
+        underflow (far tail, x > 0; the fill rate is 0 to machine precision) → ``−scale``, the
+        exponential-tail bound; Λ' underflows with Λ > 0 (saturated side, x < 0) → ``−∞``, the
+        limit of ``−s`` there. Overflow of a finite quotient is also its ``−∞`` limit.
+        """
+        x = np.asarray(x, dtype=float)
+        lam, d1 = self.value(x), self.d1(x)
+        ok = (d1 < 0) & np.isfinite(lam) & np.isfinite(d1)
+        with np.errstate(over="ignore"):  # |Λ/Λ'| > 1.8e308 → −inf, the saturated limit
+            out = np.divide(lam, d1, out=np.full(np.shape(x), -np.inf), where=ok)
+        tail = ~ok & (lam <= 0) & (x > 0)
+        return np.where(tail, -self.scale(), out)
+
+    def markup_slope(self, x: np.ndarray) -> np.ndarray:
+        """``h'(x) = 2 − ΛΛ''/Λ'²``, floored at 1 (its bound under Def. 3.4); 1 where Λ'
+        underflows and the quotient is lost (:meth:`markup` safeguards such steps by bisection)."""
+        x = np.asarray(x, dtype=float)
+        d1, d2 = self.d1(x), self.d2(x)
+        ok = (d1 < 0) & np.isfinite(d2)
+        r = self.ratio(x)
+        with np.errstate(over="ignore", invalid="ignore"):
+            q = np.divide(d2, d1, out=np.zeros(np.shape(x)), where=ok) * r
+        return np.where(ok & np.isfinite(q), np.maximum(2.0 - q, 1.0), 1.0)
+
     def markup(
-        self, z: np.ndarray, guess: np.ndarray | None = None, tol: float = 1e-12, max_iter: int = 60
+        self, z: np.ndarray, guess: np.ndarray | None = None, tol: float = 1e-12, max_iter: int = 80
     ) -> np.ndarray:
         """``h⁻¹(z)`` for ``h(x) = x + Λ(x)/Λ'(x)``: safeguarded Newton, vectorised.
 
-        Since ``h' ≥ 1`` the root lies in ``[x − |h(x) − z|, x + |h(x) − z|]`` for any ``x``;
-        Newton steps leaving the bracket are replaced by bisection.
+        Bracket from Def. 3.4: ``h(x) < x`` gives the root ``> z``; ``s = −Λ/Λ' ≤ scale`` on
+        ``x ≥ 0`` gives it ``≤ max(z + scale, 0)`` (widened by ``|h − z|`` should Λ violate
+        log-concavity within the tolerance of :meth:`validate`, using ``h' ≥ 1``). Newton steps
+        leaving the bracket are replaced by bisection, so far-out ``z`` (where Λ under- or
+        saturates) converges without NaN.
         """
         z = np.asarray(z, dtype=float)
         if self.decay is not None:
             return z + 1.0 / self.decay
-        x = z + self.scale() if guess is None else np.broadcast_to(guess, z.shape)
-        lam, d1 = self.value(x), self.d1(x)
-        r = x + lam / d1 - z
-        lo, hi = x - np.abs(r) - tol, x + np.abs(r) + tol
+        scale = self.scale()
+        lo = z - tol * (1.0 + np.abs(z))
+        hi = np.maximum(z + scale, 0.0) + 0.01 * scale
+        r_hi = hi + self.ratio(hi) - z
+        hi = np.where(r_hi < 0, hi - r_hi, hi) + tol * (1.0 + np.abs(z))
+        x = np.clip(z + scale if guess is None else np.broadcast_to(guess, z.shape), lo, hi)
+        r = x + self.ratio(x) - z
         for _ in range(max_iter):
-            if np.all(np.abs(r) <= tol * (1.0 + np.abs(z))):
+            # converged: residual small, or the bracket is down to rounding (steep h')
+            done = (np.abs(r) <= tol * (1.0 + np.abs(z))) | (hi - lo <= 4e-16 * (1.0 + np.abs(x)))
+            if np.all(done):
                 return x
-            d2 = self.d2(x)
-            dh = 2.0 - lam * d2 / (d1 * d1)
             lo = np.where(r > 0, lo, np.maximum(lo, x))
             hi = np.where(r > 0, np.minimum(hi, x), hi)
-            step = x - r / dh
+            step = x - r / self.markup_slope(x)  # r = −∞ (saturated Λ) → +∞ → bisection
             x = np.where((step > lo) & (step < hi) & np.isfinite(step), step, 0.5 * (lo + hi))
-            lam, d1 = self.value(x), self.d1(x)
-            r = x + lam / d1 - z
+            r = x + self.ratio(x) - z
         if np.all(np.abs(r) <= 1e-8 * (1.0 + np.abs(z))):
             return x
         raise HamiltonianError(f"h⁻¹ did not converge (residual {np.abs(r).max():.3g})")
@@ -242,13 +275,12 @@ def _quote_newton(
     for _ in range(max_iter):
         dbar = best_other(delta)
         x = delta - dbar
-        lam, d1, d2 = intensity.value(x), intensity.d1(x), intensity.d2(x)
-        g = delta - y + lam / d1
+        g = delta - y + intensity.ratio(x)
         if not np.all(np.isfinite(g)):
             break
         if np.max(np.abs(g), initial=0.0) <= 1e-11 * (1.0 + np.max(np.abs(y), initial=0.0)):
             break
-        rp = 1.0 - lam * d2 / (d1 * d1)
+        rp = intensity.markup_slope(x) - 1.0
         jac = np.zeros(delta.shape + (k,))
         if k > 1:
             order = np.argsort(delta, axis=-1)
@@ -351,6 +383,30 @@ def trader_rates(
     return np.where(free, (z - k * (s_free + s_fixed)) / (2.0 - k), fixed)
 
 
+def trader_response(
+    market: Market,
+    ye: np.ndarray,
+    best_ask: np.ndarray,
+    best_bid: np.ndarray,
+    beta: np.ndarray | float,
+    frozen: int | None = None,
+) -> np.ndarray:
+    """ϕ of Thm 3.9 given the traders' adjoints ``ye`` (..., NT) and the best quotes (..., 1):
+    ``ỹ = Yᵉ − min_j δʲᵃ`` for buyers, ``Yᵉ + min_j δʲᵇ`` for sellers, then :func:`trader_rates`
+    (individual cost: ``v = ỹ/(2β)`` truncated to ``[ε, ξ̃]`` / ``[−ξ̃, −ε]``, (17)/(21))."""
+    ytilde = np.where(market.buyer, ye - best_ask, ye + best_bid)
+    return trader_rates(
+        ytilde,
+        market.buyer,
+        beta,
+        market.cost,
+        market.coupling,
+        market.min_rate,
+        market.max_rate,
+        frozen,
+    )
+
+
 def temporary_cost(
     v: np.ndarray, beta: np.ndarray | float, cost: CostKind, coupling: float
 ) -> np.ndarray:
@@ -414,17 +470,7 @@ def forward_drift(
     a = np.asarray(a, dtype=float)[..., None]
     b = np.asarray(b, dtype=float)[..., None]
     if nt:
-        ytilde = np.where(market.buyer, ye - best_ask, ye + best_bid)
-        v = trader_rates(
-            ytilde,
-            market.buyer,
-            beta,
-            market.cost,
-            market.coupling,
-            market.min_rate,
-            market.max_rate,
-            frozen,
-        )
+        v = trader_response(market, ye, best_ask, best_bid, beta, frozen)
         a_hat = a + (v @ market.buyer.astype(float))[..., None]
         b_hat = b - (v @ (~market.buyer).astype(float))[..., None]
     else:

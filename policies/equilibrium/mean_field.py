@@ -40,6 +40,7 @@ import pandas as pd
 from scipy.integrate import cumulative_simpson
 
 from policies.equilibrium.market_making import MarketMakingGame, MarketMakingSolution
+from simulator.scenario import profile_at
 
 
 # --------------------------------------------------------------------------------------------
@@ -561,6 +562,4 @@ def _rate_on_grid(rate: Any, tk: np.ndarray, horizon: float) -> np.ndarray:
     """A noise rate (constant, tuple profile on equal sub-intervals, or callable) at t_k."""
     if callable(rate):
         return np.array([float(rate(t)) for t in tk])
-    values = np.atleast_1d(np.asarray(rate, dtype=float))
-    idx = np.minimum((tk / horizon * values.size + 1e-9).astype(int), values.size - 1)
-    return values[idx]
+    return np.asarray(profile_at(rate, tk, horizon), dtype=float)

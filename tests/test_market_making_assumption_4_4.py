@@ -7,21 +7,14 @@ import math
 import pytest
 
 from policies.equilibrium import MarketMakingGame
+from tests.helpers import ACAS
 
-ACAS = dict(
-    horizon=1.0,
-    temporary_impact=0.5,
-    intensity_decay=2.0,
-    running_penalty=0.0,
-    terminal_penalty=1.0,
-    maker_inventories=(1.0, 0.0),
-    noise_buy_rate=0.0,
-    noise_sell_rate=0.0,
-)
+# Theorem 4.3's setting: φ = 0, no noise flow.
+RISK_NEUTRAL = {**ACAS, "running_penalty": 0.0, "noise_buy_rate": 0.0, "noise_sell_rate": 0.0}
 
 
 def diagnostics(**kw) -> dict:
-    return MarketMakingGame.acas(**{**ACAS, **kw}).solve(steps=20).diagnostics
+    return MarketMakingGame.acas(**{**RISK_NEUTRAL, **kw}).solve(steps=20).diagnostics
 
 
 def test_epsilon_bound_is_the_papers_p_formula():

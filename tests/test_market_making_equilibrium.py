@@ -13,18 +13,7 @@ from policies.equilibrium.market_making_hamiltonian import (
     quote_equilibrium,
     trader_rates,
 )
-
-ACAS = dict(
-    horizon=1.0,
-    temporary_impact=0.5,
-    intensity_decay=2.0,
-    running_penalty=0.1,
-    terminal_penalty=1.0,
-    trader_inventory=-5.0,
-    maker_inventories=(1.0, 0.0),
-    noise_buy_rate=1.0,
-    noise_sell_rate=1.0,
-)
+from tests.helpers import ACAS
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from policies.base import MarketState, Policy
 from policies.equilibrium.market_making import MarketMakingGame
 from simulator import load_scenario, simulate
 from simulator.scenario import AgentSpec, MarketSpec, NoiseSpec, PriceSpec, Scenario
+from tests.helpers import ACAS
 
 
 def acas_scenario(steps: int, policy: str = "equilibrium", volatility: float = 0.0) -> Scenario:
@@ -36,17 +37,7 @@ def solution():
 
 
 def test_from_scenario_builds_the_acas_game(solution):
-    direct = MarketMakingGame.acas(
-        horizon=1.0,
-        temporary_impact=0.5,
-        intensity_decay=2.0,
-        running_penalty=0.1,
-        terminal_penalty=1.0,
-        trader_inventory=-5.0,
-        maker_inventories=(1.0, 0.0),
-        noise_buy_rate=1.0,
-        noise_sell_rate=1.0,
-    ).solve()
+    direct = MarketMakingGame.acas(**ACAS).solve()
     np.testing.assert_allclose(solution.adjoint, direct.adjoint, atol=1e-12)
     assert list(solution.path.columns) == [
         "time",

@@ -14,6 +14,7 @@ from policies.equilibrium.market_making_nash import profile_payoffs, scenario_pr
 from simulator import Scenario, simulate
 from simulator.processes import profile_on_grid
 from simulator.scenario import profile_at
+from tests.helpers import ACAS
 
 
 @pytest.mark.parametrize("horizon", [1.0, 0.7, 3.0, 2.5])
@@ -66,17 +67,8 @@ def test_market_making_solver_reads_profile_pieces_on_its_rk4_nodes():
     from policies.equilibrium import MarketMakingGame
 
     def values(steps: int) -> np.ndarray:
-        game = MarketMakingGame.acas(
-            horizon=0.7,
-            temporary_impact=0.5,
-            intensity_decay=2.0,
-            running_penalty=0.1,
-            terminal_penalty=1.0,
-            trader_inventory=-5.0,
-            maker_inventories=(1.0, 0.0),
-            noise_buy_rate=(1.0, 6.0, 1.0, 6.0, 1.0),
-            noise_sell_rate=1.0,
-        )
+        profile = (1.0, 6.0, 1.0, 6.0, 1.0)
+        game = MarketMakingGame.acas(**{**ACAS, "horizon": 0.7, "noise_buy_rate": profile})
         return game.solve(steps=steps).value.to_numpy()
 
     assert np.abs(values(50) - values(1000)).max() < 2e-3

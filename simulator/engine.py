@@ -24,9 +24,14 @@ of the continuous game for such controls):
 Poisson mode: every volume is lot_size × Poisson(intensity·dt/lot_size) with the fluid
 intensities (traders |v|, noise a and b, best-quote makers ã·Λ and b̃·Λ); in the logit market the
 realised market orders are split among the makers multinomially with probabilities ζ, so volume
-is conserved order by order. Per-share prices and temporary costs are those of the fluid step at
-the chosen rates, so each step's expected cash flows equal the fluid ones; state (inventories,
-I, ϖ) moves with the realised volumes.
+is conserved order by order. Temporary costs and quotes are those of the fluid step at the chosen
+rates; state (inventories, I, ϖ) moves with the realised volumes. In §2 the permanent impact of
+a step is that of its *realised* volumes, and fills pay the step-average price
+P_k + I_k + ϖ_k + ½(Δ_k + ω_k) with the realised Δ_k, ω_k: a trader's own lots move the price it
+pays within the step, so its expected cash differs from the fluid one by −½·(α/N)·lot·|v|·dt per
+step (and its mark S_T·Q_T by the matching +(α/N)·lot·|v|·dt), a discreteness cost of order lot
+that vanishes as lot_size → 0. In §3–§5 prices are quotes, so expected cash flows per step equal
+the fluid ones.
 """
 
 from __future__ import annotations
@@ -215,7 +220,7 @@ class BestQuoteMarket(Market):
         self._gamma = m.intensity_decay
         self._intensity = None if m.intensity == "exponential" else m.intensity
         self._shares = np.zeros((self.nm, 2, paths))
-        # preallocated per-step buffers (the hot loop allocates nothing)
+        # preallocated per-step buffers (the usual step allocates no temporaries)
         self._a_tilde = np.empty(paths)
         self._b_tilde = np.empty(paths)
         self._ask = np.empty(paths)  # P + min δᵃ
@@ -229,10 +234,14 @@ class BestQuoteMarket(Market):
         """As :meth:`Market.set_quotes`, clipped to [−ξ, ξ] in the same pass as the copy."""
         d = half_spreads
         d = d.T if d.ndim == 2 else d[:, None]
-        if math.isfinite(self._xi):
-            np.clip(d, -self._xi, self._xi, out=self.quotes[maker])
-        else:
-            self.quotes[maker] = d
+        q = self.quotes[maker]
+        if not math.isfinite(self._xi):
+            q[...] = d
+        elif d.dtype == q.dtype:
+            np.clip(d, -self._xi, self._xi, out=q)
+        else:  # e.g. float32 quotes: convert first, then clip in float64
+            q[...] = d
+            np.clip(q, -self._xi, self._xi, out=q)
 
     def post_quotes(self) -> None:
         q = self.quotes

@@ -118,3 +118,28 @@ def test_poisson_impact_volumes_are_lots_with_fluid_means():
     sold = a.sell_volume.sum(axis=0)
     se = sold.std(ddof=1) / np.sqrt(sold.size)
     assert abs(sold.mean() - 8.0 * 2.0) < 4 * se
+
+
+def test_poisson_own_lots_cost_half_their_permanent_impact():
+    # One seller at constant rate v, no noise, σ = 0: in Poisson mode the step's permanent impact
+    # is that of the realised lots, and fills pay the step-average price, so E[cash] moves by
+    # −½·(α/N)·lot·|v|·T (the seller's lots push its own fill price down by half their impact)
+    # — exactly: E[X²] = Var X + (EX)² for the Poisson volume X. Tolerance: 4 standard errors.
+    alpha, lot, v, horizon = 0.4, 0.5, -4.0, 1.0
+    seller = (trader(0, 4.0, rate=v),)
+    fluid = scenario(
+        "impact",
+        seller,
+        steps=20,
+        horizon=horizon,
+        permanent_impact=alpha,
+        temporary_impact=0.3,
+        volatility=0.0,
+    )
+    poisson = dataclasses.replace(fluid, flow="poisson", lot_size=lot)
+    cash_fluid = simulate(fluid, paths=1, seed=0).agent("trader_0").cash[-1, 0]
+    cash = simulate(poisson, paths=20000, seed=3, record=20000).agent("trader_0").cash[-1]
+    se = cash.std(ddof=1) / np.sqrt(cash.size)
+    expected = cash_fluid - 0.5 * alpha * lot * abs(v) * horizon
+    assert abs(cash.mean() - expected) < 4 * se
+    assert abs(cash.mean() - cash_fluid) > 4 * se  # the effect is resolved, not noise

@@ -17,6 +17,7 @@ naming the field, the value and what is allowed, is printed to stderr without a 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tomllib
 from collections.abc import Sequence
@@ -64,14 +65,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``marketgame`` console script; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command == "run":
-        return _run(args, sys.stdout, sys.stderr)
-    if args.command == "nash-gap":
-        return _nash_gap(args, sys.stdout, sys.stderr)
-    if args.command == "list":
-        return _list(sys.stdout)
-    parser.print_help(sys.stderr)
-    return EXIT_INVALID
+    commands = {"run": _run, "nash-gap": _nash_gap, "list": _list}
+    if args.command not in commands:
+        parser.print_help(sys.stderr)
+        return EXIT_INVALID
+    try:
+        return commands[args.command](args, sys.stdout, sys.stderr)
+    except BrokenPipeError:  # `marketgame list | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -177,7 +179,7 @@ def _nash_gap(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return EXIT_OK
 
 
-def _list(stdout: TextIO) -> int:
+def _list(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from policies.registry import available_policies
 
     directory = examples_dir()

@@ -380,18 +380,39 @@ class LogitMarket(BestQuoteMarket):
         offsets = m.share_offsets or (0.0,) * self.nm
         self._offsets = np.asarray(offsets, dtype=float).reshape(-1, 1, 1)
         self._sigma = m.share_sharpness
+        self._user_shares = m.shares if callable(m.shares) else None
         self._eps_sqdt = m.inventory_noise * math.sqrt(self.dt)
         if self._eps_sqdt:
             self.diffusion = np.zeros((self.nt + self.nm, paths))
 
     def _compute_shares(self) -> np.ndarray:
         z = self._shares
+        if self._user_shares is not None:
+            for side in (0, 1):
+                z[:, side] = self._checked_user_shares(self.quotes[:, side])
+            return z
         np.multiply(self.quotes, -self._sigma, out=z)
         z += self._offsets
         z -= z.max(axis=0, keepdims=True)
         self._exp(z)
         z /= z.sum(axis=0, keepdims=True)
         return z
+
+    def _checked_user_shares(self, half_spreads: np.ndarray) -> np.ndarray:
+        """The user's ζ(δ) for one side, checked: shape (n_makers, M), ζ ≥ 0, Σζ = 1 (§5)."""
+        shares = np.asarray(self._user_shares(half_spreads.copy()), dtype=float)
+        if shares.shape != half_spreads.shape:
+            raise ValueError(
+                f"market.shares returned shape {shares.shape}; expected {half_spreads.shape} "
+                "(one share per maker and path)"
+            )
+        if not (np.all(shares >= 0.0) and np.allclose(shares.sum(axis=0), 1.0, atol=1e-9)):
+            raise ValueError(
+                "market.shares returned shares outside the simplex (min "
+                f"{shares.min():.3g}, column sums in [{shares.sum(axis=0).min():.6g}, "
+                f"{shares.sum(axis=0).max():.6g}]); the logit market (§5) needs ζ ≥ 0, Σζ = 1"
+            )
+        return shares
 
     def _maker_volumes(self, step: int, nb: np.ndarray, ns: np.ndarray) -> None:
         nt, nm = self.nt, self.nm

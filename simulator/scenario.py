@@ -238,7 +238,10 @@ class MarketSpec:
                      with c = cost_coupling), temporary_impact β, max_spread ξ, min_rate ε,
                      max_rate ξ̃.
     acas (§4):       best_quote with exactly 1 trader, 2 makers, exponential Λ, individual cost.
-    logit (§5):      share_sharpness ς, share_offsets oⁱ (one per maker), inventory_noise ε (the
+    logit (§5):      shares ζ: "logit" (ζⁱ = softmax(−ς·δⁱ + oⁱ) with share_sharpness ς and
+                     share_offsets oⁱ, one per maker) or a callable (Python only) mapping one
+                     side's half-spreads, shape (n_makers, M), to shares of the same shape
+                     (class ℶ of Def. 5.1 with Σζ = 1, checked every step); inventory_noise ε (the
                      ε·dW on inventories), temporary cost as in best_quote; noise rates κ(L).
     """
 
@@ -253,6 +256,7 @@ class MarketSpec:
     max_spread: float = float("inf")
     min_rate: float = 0.0
     max_rate: float = float("inf")
+    shares: str | Callable[[Any], Any] = "logit"
     share_sharpness: float = 1.0
     share_offsets: tuple[float, ...] = ()
     inventory_noise: float = 0.0
@@ -281,6 +285,8 @@ class MarketSpec:
         _set(self, "cross_impact", pi)
         if not callable(self.intensity):
             _choice(f"{p}.intensity", self.intensity, ("exponential",))
+        if not callable(self.shares):
+            _choice(f"{p}.shares", self.shares, ("logit",))
         _set(
             self,
             "intensity_decay",
@@ -333,6 +339,11 @@ class MarketSpec:
                 raise ValueError(
                     f"{p}.share_offsets = {self.share_offsets!r} is only used by "
                     "market.kind = 'logit' (§5); remove it or change the kind"
+                )
+            if callable(self.shares):
+                raise ValueError(
+                    f"{p}.shares = {self.shares!r} is only used by market.kind = 'logit' (§5); "
+                    "remove it or change the kind"
                 )
         if self.kind == "acas":
             if self.intensity != "exponential":

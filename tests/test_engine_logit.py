@@ -164,3 +164,46 @@ def test_poisson_maker_volumes_have_the_fluid_means():
             total_f = getattr(rf.agent(name), side).sum()
             se = total_p.std(ddof=1) / np.sqrt(total_p.size)
             assert abs(total_p.mean() - total_f) < 4 * se, (name, side)
+
+
+def _with_shares(shares, flow="fluid"):
+    base = _logit(flow=flow, lot=0.05)
+    market = dataclasses.replace(base.market, shares=shares)
+    return dataclasses.replace(base, market=market)
+
+
+@pytest.mark.parametrize("flow", ["fluid", "poisson"])
+def test_user_share_callable_equal_to_the_logit_reproduces_it_bit_for_bit(flow):
+    offsets = np.asarray(OFFSETS)[:, None]
+
+    def logit(deltas: np.ndarray) -> np.ndarray:  # the same arithmetic as the built-in ζ
+        z = deltas * -SIGMA + offsets
+        z -= z.max(axis=0, keepdims=True)
+        z = np.exp(z)
+        return z / z.sum(axis=0, keepdims=True)
+
+    builtin = simulate(_with_shares("logit", flow), paths=64, seed=5)
+    user = simulate(_with_shares(logit, flow), paths=64, seed=5)
+    for a, b in zip(builtin.agents, user.agents, strict=True):
+        np.testing.assert_array_equal(a.objective, b.objective)
+        np.testing.assert_array_equal(a.inventory, b.inventory)
+
+
+def test_user_share_callable_gives_volume_to_the_best_quote_only():
+    def winner_takes_all(deltas: np.ndarray) -> np.ndarray:
+        return (deltas == deltas.min(axis=0, keepdims=True)) / np.sum(
+            deltas == deltas.min(axis=0, keepdims=True), axis=0, keepdims=True
+        )
+
+    res = simulate(_with_shares(winner_takes_all), paths=4, seed=0)
+    ask = np.stack([res.agent(f"maker_{j}").ask_spread for j in range(3)])
+    sold = np.stack([res.agent(f"maker_{j}").sell_volume for j in range(3)])
+    best = ask == ask.min(axis=0, keepdims=True)
+    assert np.all(sold[~best] == 0.0) and np.all(sold[best] > 0.0)
+
+
+def test_user_shares_off_the_simplex_raise_naming_the_field():
+    with pytest.raises(ValueError, match=r"market\.shares .*Σζ = 1"):
+        simulate(_with_shares(lambda d: np.full_like(d, 0.5)), paths=2, seed=0)
+    with pytest.raises(ValueError, match=r"market\.shares .* only used by market\.kind = 'logit'"):
+        dataclasses.replace(_logit().market, kind="best_quote", share_offsets=(), shares=np.exp)

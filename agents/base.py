@@ -90,7 +90,15 @@ class AccountingAgent(mesa.Agent):
 
 
 class StrategicAgent(AccountingAgent):
-    """An agent whose actions come from a :class:`~policies.base.Policy`."""
+    """An agent whose actions come from a :class:`~policies.base.Policy`.
+
+    Subclasses say what they see and what they return: ``sees_quotes`` (traders act after the
+    makers have quoted) and ``action_shape`` (per path: ``()`` for a rate, ``(2,)`` for (δᵃ, δᵇ)).
+    """
+
+    sees_quotes: bool
+    action_shape: tuple[int, ...]
+    action_name: str
 
     def __init__(
         self, model: mesa.Model, spec: AgentSpec, books: Books, row: int, policy: Policy
@@ -99,3 +107,14 @@ class StrategicAgent(AccountingAgent):
         self.spec = spec
         self.policy = policy
         self.policy_name = getattr(policy, "name", spec.policy)
+
+    def decide(self) -> np.ndarray:
+        """The policy's action at the current step (the model builds the observation)."""
+        action = self.policy.act(self.model.observe(self, with_quotes=self.sees_quotes))
+        expected = (self.model.paths, *self.action_shape)
+        if np.shape(action) not in (expected, self.action_shape):
+            raise ValueError(
+                f"policy {self.policy_name!r} of {self.name} returned {self.action_name} of "
+                f"shape {np.shape(action)}; expected {expected}"
+            )
+        return action

@@ -4,7 +4,7 @@ A policy maps ``(time, observation)`` to an action, vectorised over the M Monte 
 model carries at once:
 
 * a **trader** policy returns its trading rate ``v`` with shape ``(M,)`` (signed: ``v < 0`` sells,
-  ``v > 0`` buys, the convention of ``DESIGN.md``);
+  ``v > 0`` buys, as everywhere in marketgame);
 * a **maker** policy returns its half-spreads ``(δᵃ, δᵇ)`` with shape ``(M, 2)``: it quotes
   ``P + δᵃ`` to sell and ``P − δᵇ`` to buy (Guo & Jin §3).
 

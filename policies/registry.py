@@ -29,11 +29,6 @@ class PolicyContext:
     def params(self) -> Mapping[str, Any]:
         return self.agent.params
 
-    @property
-    def index(self) -> int:
-        """The agent's column among the scenario's strategic agents (traders, then makers)."""
-        return [a.name for a in self.scenario.agents].index(self.agent.name)
-
 
 PolicyFactory = Callable[[PolicyContext], Policy]
 

@@ -111,10 +111,10 @@ def _result(
     names = [a.name for a in scenario.agents] + (["noise"] if noise else [])
     pnames = [
         getattr(p, "name", a.policy) for p, a in zip(policies, scenario.agents, strict=True)
-    ] + ["noise"]
+    ] + (["noise"] if noise else [])
     agents = tuple(
         AgentPath(name=n, role=r, policy=p, **arrays)
-        for n, r, p, arrays in zip(names, roles, pnames, rec.agents, strict=False)
+        for n, r, p, arrays in zip(names, roles, pnames, rec.agents, strict=True)
     )
     time = np.arange(scenario.steps + 1) * scenario.dt
     return SimulationResult(

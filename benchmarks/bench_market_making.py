@@ -94,6 +94,13 @@ def best_time(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
     return best, out
 
 
+def fresh_act(policy, state: MarketState) -> np.ndarray:
+    """``policy.act(state)`` after ``reset``: repeats must not hit the solution's per-step cache
+    (which shares the adjoint and controls among the agents of one engine step)."""
+    policy.reset(state.paths)
+    return policy.act(state)
+
+
 def state_for(sol, k: int, inventories: np.ndarray) -> MarketState:
     m = inventories.shape[0]
     zeros = np.zeros(m)
@@ -183,7 +190,7 @@ def main() -> None:
         q = sol.inventory[k] + rng.normal(0, 0.3, (m_paths, 3))
         pol = sol.feedback_policy("maker_0", exact=exact)
         st = state_for(sol, k, q)
-        t, out = best_time(lambda pol=pol, st=st: pol.act(st), r)
+        t, out = best_time(lambda pol=pol, st=st: fresh_act(pol, st), r)
         exact_out = sol.feedback_policy("maker_0", exact=True).act(state_for(sol, k, q[:100]))
         err = float(np.abs(np.asarray(out)[:100] - exact_out).max())
         label = f"feedback act, M={m_paths}"

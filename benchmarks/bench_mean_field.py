@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 from scipy.integrate import solve_bvp  # noqa: E402
 
 from policies.equilibrium.market_making_nash import (  # noqa: E402
-    BestQuoteMarket,
+    DiscreteBestQuoteGame,
     trader_best_response,
 )
 from policies.equilibrium.mean_field import MeanFieldGame, MeanFieldSolution  # noqa: E402
@@ -63,7 +63,7 @@ def naive_discrete(sol, samples: np.ndarray, steps: int) -> np.ndarray:
     _, _, quotes = sol.population_profile(samples[:1], steps)
     out = np.empty((samples.size, steps))
     for j, q0 in enumerate(samples):
-        market = BestQuoteMarket(
+        market = DiscreteBestQuoteGame(
             horizon=g.horizon,
             steps=steps,
             temporary_impact=g.beta,

@@ -14,7 +14,7 @@ import numpy as np
 
 from policies.base import MarketState, Policy
 from policies.equilibrium.execution import ExecutionGame
-from policies.equilibrium.market_making_nash import BestQuoteMarket
+from policies.equilibrium.market_making_nash import DiscreteBestQuoteGame
 from policies.registry import PolicyContext, available_policies, build_policy, register_policy
 from simulator.scenario import AgentSpec, MarketSpec, NoiseSpec, PriceSpec, Scenario
 
@@ -279,7 +279,7 @@ ACAS = dict(
 )
 
 
-def best_quote_market(steps: int = 60, **kw: Any) -> BestQuoteMarket:
+def best_quote_market(steps: int = 60, **kw: Any) -> DiscreteBestQuoteGame:
     """An ACAS-like discrete market (one buyer, two makers, γ = 2, β = 0.5); ``kw`` overrides."""
     params = dict(
         horizon=1.0,
@@ -295,4 +295,4 @@ def best_quote_market(steps: int = 60, **kw: Any) -> BestQuoteMarket:
         noise_buy_rate=1.0,
         noise_sell_rate=1.5,
     )
-    return BestQuoteMarket(**{**params, **kw})
+    return DiscreteBestQuoteGame(**{**params, **kw})

@@ -14,6 +14,7 @@ from policies.equilibrium.execution_nash import (
     execution_payoffs,
     scenario_nash_gap,
 )
+from policies.equilibrium.nash_gap import nash_gap
 from simulator import simulate
 from simulator.scenario import NoiseSpec, Scenario
 from tests.helpers import THREE_TRADERS, trader
@@ -101,8 +102,8 @@ def test_open_loop_policy_tracks_the_feedback_schedule_to_first_order():
 
 def test_scenario_nash_gap_small_for_equilibrium_large_for_twap():
     eq = scenario(volatility=0.0)
-    gap_eq = scenario_nash_gap(eq)
-    gap_twap = scenario_nash_gap(scenario(policy="twap", volatility=0.0))
+    gap_eq = nash_gap(eq)  # execution_nash.scenario_nash_gap plus the policy column
+    gap_twap = nash_gap(scenario(policy="twap", volatility=0.0))
     print(gap_eq, gap_twap, sep="\n")
     # equilibrium on 200 steps: gap O(dt²) ≈ 1e-5 (test_execution_nash); TWAP: O(0.1)
     assert (gap_eq.gain < 5e-5).all() and (gap_eq.gain > -1e-12).all()

@@ -180,12 +180,24 @@ def test_exponential_and_runge_kutta_integrators_agree_for_a_large_population():
 def test_feedback_is_vectorised_over_paths_and_ignores_the_level_of_noise_drift():
     sol = heterogeneous_game().solve()
     q = np.random.default_rng(0).normal(size=(5, 3))
-    batch = sol.feedback(0.3, q, noise_drift=np.linspace(-1, 1, 5))
+    batch = sol.feedback(0.3, q)
     rows = np.stack([sol.feedback(0.3, row) for row in q])
     np.testing.assert_allclose(batch, rows, rtol=1e-12, atol=1e-12)
     y0 = sol.adjoint(0.3, q[0], noise_drift=0.0)
     y1 = sol.adjoint(0.3, q[0], noise_drift=0.7)
     np.testing.assert_allclose(y1 - y0, 0.7, rtol=1e-12)  # H = H̄ + (ϖ − ϖ̄)·1
+    # eq. (2) at a realised ϖ per path, v = D Y + E Q − N/(c_π β) ϖ with Y at that ϖ, gives the
+    # rates of feedback (evaluated at ϖ = 0): the level of ϖ cancels
+    co = sol.game.coefficients
+    s_d, s_e, c, _, _ = co.scalars(0.3)
+    w = np.linspace(-1, 1, 5)
+    y = sol.adjoint(0.3, q, noise_drift=w)
+    v = (
+        s_d * (y - c * y.sum(axis=-1, keepdims=True))
+        + s_e * (q - c * q.sum(axis=-1, keepdims=True))
+        - co.traders / (co.c_pi * co.beta(0.3)) * w[:, None]
+    )
+    np.testing.assert_allclose(v, batch, rtol=1e-12, atol=1e-12)
 
 
 def test_large_homogeneous_population_reduces_to_scalar_modes():

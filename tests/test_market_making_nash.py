@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from policies.equilibrium.market_making_hamiltonian import Intensity
 from policies.equilibrium.market_making_nash import (
-    BestQuoteMarket,
+    DiscreteBestQuoteGame,
     MakerDeviation,
     inventory_path,
     inventory_penalty,
@@ -27,18 +27,18 @@ from tests.helpers import best_quote_market
 GAMMA, BETA = 2.0, 0.5
 
 
-def acas_like(steps: int = 60, **kw) -> BestQuoteMarket:
+def acas_like(steps: int = 60, **kw) -> DiscreteBestQuoteGame:
     return best_quote_market(steps, **kw)  # γ = GAMMA, β = BETA
 
 
-def heuristic_profile(market: BestQuoteMarket) -> tuple[np.ndarray, np.ndarray]:
+def heuristic_profile(market: DiscreteBestQuoteGame) -> tuple[np.ndarray, np.ndarray]:
     """TWAP traders (v = −q₀/T) and constant-spread makers (δᵃ = δᵇ = 1/γ)."""
     rates = np.repeat((-market.q_trader / market.horizon)[:, None], market.steps, axis=1)
     quotes = np.full((market.n_makers, market.steps, 2), 1 / GAMMA)
     return rates, quotes
 
 
-def random_profile(market: BestQuoteMarket, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def random_profile(market: DiscreteBestQuoteGame, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     rates = np.abs(rng.normal(10.0, 4.0, (market.n_traders, market.steps)))
     rates *= -np.sign(market.q_trader)[:, None]

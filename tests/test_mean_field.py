@@ -8,7 +8,7 @@ from scipy import stats
 from scipy.integrate import solve_ivp
 
 from policies.equilibrium.market_making_nash import (
-    BestQuoteMarket,
+    DiscreteBestQuoteGame,
     maker_best_response,
     maker_payoff,
     market_making_nash_gap,
@@ -228,7 +228,7 @@ def test_invalid_mean_field_input_raises_value_error(kwargs, field):
 
 def test_population_market_is_a_best_quote_market(solution, population):
     market, rates, quotes = solution.population_profile(population[:3], 20)
-    assert isinstance(market, BestQuoteMarket)
+    assert isinstance(market, DiscreteBestQuoteGame)
     assert rates.shape == (3, 20) and quotes.shape == (2, 20, 2)
     np.testing.assert_allclose(market.flow_weights, 1 / 3)
 

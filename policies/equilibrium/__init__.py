@@ -22,16 +22,16 @@ from policies.equilibrium.market_making import (
     MarketMakingSolveError,
 )
 from policies.equilibrium.market_making_nash import (
-    BestQuoteMarket,
     BestResponseError,
+    DiscreteBestQuoteGame,
     market_making_nash_gap,
 )
 from policies.equilibrium.mean_field import MeanFieldGame
 from policies.equilibrium.nash_gap import nash_gap
 
 __all__ = [
-    "BestQuoteMarket",
     "BestResponseError",
+    "DiscreteBestQuoteGame",
     "ExecutionGame",
     "ExecutionSolution",
     "MarketMakingGame",

@@ -75,7 +75,11 @@ def _per_trader(name: str, value: float | Sequence[float], n: int) -> np.ndarray
     return arr
 
 
-def _check_grid(profile: Profile, lower: float, strict: bool, allowed: str, grid: np.ndarray):
+def _check_grid(
+    profile: Profile, lower: float, strict: bool, allowed: str, grid: np.ndarray
+) -> None:
+    """Raise ValueError naming the first grid time where ``profile`` is non-finite or below
+    ``lower`` (``strict``: at or below)."""
     values = np.asarray(profile(grid), dtype=float)
     bad = ~np.isfinite(values) | ((values <= lower) if strict else (values < lower))
     if np.any(bad):
@@ -329,7 +333,11 @@ class ExecutionSolution:
     values: np.ndarray
     output_points: int = 101
     _path: pd.DataFrame | None = field(default=None, repr=False)
-    _schedule_cache: tuple[float, np.ndarray] | None = field(default=None, repr=False)
+    # per-step caches shared by the N trader policies (all N read the same step's rates):
+    # (t, dt, rates) of the open-loop schedule, and (inventories buffer, step, t, rates) of the
+    # feedback map; see _step_feedback
+    _step_schedule: tuple[float, float, np.ndarray] | None = field(default=None, repr=False)
+    _step_rates: tuple[np.ndarray, int, float, np.ndarray] | None = field(default=None, repr=False)
 
     @cached_property
     def value(self) -> pd.Series:
@@ -374,21 +382,20 @@ class ExecutionSolution:
         w = self._drift_level(t, noise_drift, q)
         return self._excess_adjoint(t, q) + w
 
-    def feedback(self, t: float, inventory: np.ndarray, noise_drift: Any = None) -> np.ndarray:
+    def feedback(self, t: float, inventory: np.ndarray) -> np.ndarray:
         """Equilibrium rates (2): ``v = D Y + E Q − N/(c_π β) ϖ`` at inventories (N,) or (M, N).
 
-        ``noise_drift`` is the realised ϖ_t (scalar or (M,)); its level cancels exactly (module
-        doc), so any value gives the same rates (None: ϖ = 0, which skips computing ϖ̄(t)).
+        The level of the realised ϖ_t cancels exactly (module doc: Y shifts by ϖ_t·1 and
+        ``D·1 = N/(c_π β)·1``), so the rates are evaluated at ϖ = 0: ``v = D Ỹ + E Q`` with
+        ``Ỹ = Y − ϖ``, the same for every realisation of ϖ_t.
         """
         q = self._inventory(inventory)
-        w = self._drift_level(t, 0.0 if noise_drift is None else noise_drift, q)
-        y = self._excess_adjoint(t, q) + w
+        y = self._excess_adjoint(t, q)
         co = self.game.coefficients
         s_d, s_e, c, _, _ = co.scalars(t)
         sy = y.sum(axis=-1, keepdims=True)
         sq = q.sum(axis=-1, keepdims=True)
-        n = co.traders
-        return s_d * (y - c * sy) + s_e * (q - c * sq) - n / (co.c_pi * co.beta(t)) * w
+        return s_d * (y - c * sy) + s_e * (q - c * sq)
 
     def _inventory(self, inventory: np.ndarray) -> np.ndarray:
         q = np.asarray(inventory, dtype=float)
@@ -424,9 +431,31 @@ class ExecutionSolution:
 
     def schedule(self, t: float) -> np.ndarray:
         """Equilibrium (open-loop) rates v̄(t) along the equilibrium path, shape (N,)."""
-        if self._schedule_cache is None or self._schedule_cache[0] != t:
-            self._schedule_cache = (t, self.feedback(t, self.inventory(t)))
-        return self._schedule_cache[1]
+        return self.feedback(t, self.inventory(t))
+
+    # ---- per-step caches of the policies -------------------------------------------------------
+    def _step_schedule_rates(self, t: float, dt: float) -> np.ndarray:
+        """:meth:`step_average_schedule` of one simulator step, computed once for the N traders
+        (a pure function of (t, dt), so the cache is exact)."""
+        hit = self._step_schedule
+        if hit is None or hit[0] != t or hit[1] != dt:
+            hit = self._step_schedule = (t, dt, self.step_average_schedule(t, dt))
+        return hit[2]
+
+    def _step_feedback(self, state: MarketState) -> np.ndarray:
+        """All N traders' feedback rates at ``state``, shape (M, N), computed once per step.
+
+        The model passes the same live ``inventories`` view at every step of a run and updates
+        it only after all traders have acted, so (that object, step, t) identifies the step's
+        inventories. The cache holds a reference to the object, so a later run's buffer (a new
+        object) can never be mistaken for it, even at a reused address.
+        """
+        buf = state.inventories
+        hit = self._step_rates
+        if hit is None or hit[0] is not buf or hit[1] != state.step or hit[2] != state.t:
+            q = np.asarray(buf, dtype=float)[:, : self.game.traders]
+            hit = self._step_rates = (buf, state.step, state.t, self.feedback(state.t, q))
+        return hit[3]
 
     @property
     def times(self) -> np.ndarray:
@@ -472,8 +501,9 @@ class ExecutionSolution:
 
 
 class EquilibriumFeedbackPolicy(Policy):
-    """vⁱ = (D Y + E Q − N/(c_π β) w)ⁱ with Y = R Q + H at ``state.inventories[:, :N]`` and the
-    realised ``state.noise_drift`` (eq. (2)); vectorised over the M paths."""
+    """vⁱ = (D Y + E Q − N/(c_π β) w)ⁱ with Y = R Q + H at ``state.inventories[:, :N]`` (eq. (2));
+    vectorised over the M paths. The level of the realised ``state.noise_drift`` cancels (module
+    doc), so it is not read."""
 
     role = "trader"
     name = "equilibrium"
@@ -482,9 +512,7 @@ class EquilibriumFeedbackPolicy(Policy):
         self.solution, self.index = solution, index
 
     def act(self, state: MarketState) -> np.ndarray:
-        n = self.solution.game.traders
-        q = np.asarray(state.inventories, dtype=float)[:, :n]
-        return self.solution.feedback(state.t, q, noise_drift=state.noise_drift)[:, self.index]
+        return self.solution._step_feedback(state)[:, self.index]
 
 
 class EquilibriumOpenLoopPolicy(Policy):
@@ -500,5 +528,5 @@ class EquilibriumOpenLoopPolicy(Policy):
         self.solution, self.index = solution, index
 
     def act(self, state: MarketState) -> np.ndarray:
-        rate = self.solution.step_average_schedule(state.t, state.dt)[self.index]
+        rate = self.solution._step_schedule_rates(state.t, state.dt)[self.index]
         return np.full(state.paths, rate)

@@ -3,7 +3,8 @@
 With deterministic noise rates (fluid mode) a profile whose policies depend on (t, inventories, ϖ)
 produces deterministic rate schedules. Hold the others' schedules fixed (the paper's open-loop
 Nash concept, Def. 2.3) and let trader i choose piecewise-constant rates u_0, …, u_{n−1} on the
-grid t_k = k·dt. The engine (brief, "§2 impact market") charges, with P₀ = 0 and E[P] = 0,
+grid t_k = k·dt. The engine (:mod:`simulator.engine`'s docstring, "§2 impact") charges, with
+P₀ = 0 and E[P] = 0,
 
     Jⁱ(u) = −Σ_k [I_k + ϖ_k + ½(Δ_k + ω_k) + β_k/N (u_k + π O_k)] u_k dt + (I_n + ϖ_n) Q_n
             − Σ_k φ dt (Q_k² + Q_k Q_{k+1} + Q_{k+1}²)/3 − A Q_n²,
@@ -171,7 +172,8 @@ def scenario_nash_gap(scenario: Any, seed: int = 0) -> pd.DataFrame:
 
     Simulates one fluid path (deterministic noise rates make every profile deterministic; σ of
     the reference price does not affect expected payoffs), reads each trader's rate schedule and
-    computes best responses on the scenario's grid. Adds the scenario's ``policy`` column.
+    computes best responses on the scenario's grid (:func:`policies.equilibrium.nash_gap` adds
+    the scenario's ``policy`` column).
     """
     from simulator import simulate
 
@@ -180,6 +182,4 @@ def scenario_nash_gap(scenario: Any, seed: int = 0) -> pd.DataFrame:
     game = ExecutionGame.from_scenario(scenario)
     res = simulate(scenario, paths=1, seed=seed)
     rates = np.column_stack([res.agent(name).rate[:, 0] for name in game.agent_names])
-    gap = execution_nash_gap(game, rates)
-    gap.insert(1, "policy", [a.policy for a in scenario.traders])
-    return gap
+    return execution_nash_gap(game, rates)

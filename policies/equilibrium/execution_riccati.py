@@ -83,6 +83,8 @@ class Profile:
 
     @classmethod
     def build(cls, name: str, value: object, horizon: float) -> Profile:
+        """The profile of ``value``: a float (constant), a callable t ↦ float, or a tuple/list/
+        array of piecewise-constant values (one value: constant). Raises ValueError otherwise."""
         if callable(value):
             return cls(name, horizon, function=value)
         if isinstance(value, (tuple, list, np.ndarray)):
@@ -107,10 +109,6 @@ class Profile:
             return ()
         m = len(self.pieces)
         return tuple(self.horizon * j / m for j in range(1, m))
-
-    @property
-    def is_time_constant(self) -> bool:
-        return self.constant is not None
 
     def __call__(self, t: float | np.ndarray) -> float | np.ndarray:
         if self.constant is not None:
@@ -250,6 +248,7 @@ class PiecewiseSolution:
 
 
 def segments(horizon: float, breakpoints: Sequence[float]) -> list[tuple[float, float]]:
+    """The intervals ``[(0, b₁), (b₁, b₂), …, (b_m, T)]`` cut at the breakpoints inside (0, T)."""
     edges = [0.0, *[b for b in breakpoints if 0.0 < b < horizon], horizon]
     return list(zip(edges[:-1], edges[1:], strict=True))
 
@@ -324,8 +323,26 @@ def apply_class_w(scale: float, c: float, n: np.ndarray, x: np.ndarray) -> np.nd
     return scale * (x - c * (x @ n)[..., None])
 
 
-def class_integrands(alpha, beta, nn, pi, n, phi, m, dm, rho, drho, w):
-    """Integrands of the value coefficients a_k, b_k, c_k (see :class:`StructuredField`)."""
+def class_integrands(
+    alpha: float,
+    beta: float,
+    nn: int,
+    pi: float,
+    n: np.ndarray,
+    phi: np.ndarray,
+    m: np.ndarray,
+    dm: np.ndarray,
+    rho: np.ndarray,
+    drho: np.ndarray,
+    w: float | np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Integrands of the value coefficients a_k, b_k, c_k (see :class:`StructuredField`).
+
+    ``alpha``, ``beta``: α(t), β(t); ``nn``: N; ``pi``: π; ``n``, ``phi``: class sizes and φ (K,);
+    ``m``, ``dm``: class means and their rates, ``rho``, ``drho``: within-class decay and its
+    rate, shape (K,) or (J, K) (J quadrature nodes, ``w`` then (J, 1)); ``w``: ϖ̄(t). Returns the
+    coefficients of 1, δᵢ, δᵢ² in the running integrand of Jⁱ, each shaped like ``m``.
+    """
     s = (dm @ n)[..., None]
     qa = alpha / nn * m * s - beta / nn * ((1 - pi) * dm * dm + pi * dm * s) - dm * w - phi * m * m
     qb = (
@@ -361,7 +378,20 @@ class StructuredField:
     integrator: str
 
 
-def terminal_value(cl: TraderClasses, m, rho, w, qa, qb, qc):
+def terminal_value(
+    cl: TraderClasses,
+    m: np.ndarray,
+    rho: np.ndarray,
+    w: float,
+    qa: np.ndarray,
+    qb: np.ndarray,
+    qc: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Value coefficients (a, b, c) of Jⁱ = a_k + b_k δᵢ + c_k δᵢ² (per class, (K,) each).
+
+    ``qa``, ``qb``, ``qc``: the running integrals; adds the terminal terms Qⁱ_T ϖ_T − A (Qⁱ_T)² with
+    Qⁱ_T = m_k(T) + δᵢ ρ_k(T) (``m``, ``rho`` at T, ``w`` = ϖ̄(T)).
+    """
     a_pen = cl.terminal_penalty
     return (qa + m * w - a_pen * m * m, qb + rho * w - 2 * a_pen * m * rho, qc - a_pen * rho * rho)
 
@@ -449,7 +479,9 @@ def solve_structured_ode(
 # --------------------------------------------------------------------------------------------
 # dense (N×N) solver, the cross-check
 # --------------------------------------------------------------------------------------------
-def dense_matrices(co: ImpactCoefficients, phi: np.ndarray, t: float):
+def dense_matrices(
+    co: ImpactCoefficients, phi: np.ndarray, t: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The N×N matrices D, E, F, G of FBSDE (3) (general π) at time t."""
     nn = co.traders
     s_d, s_e, c, f, g_o = co.scalars(t)

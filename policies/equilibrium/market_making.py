@@ -16,9 +16,13 @@ noise profiles, or when collocation fails), with continuation (horizon, then inv
 homotopy) and collocation as the last resort. The decoupling field ``R = ∂Y/∂Q`` comes from the
 variational Riccati (23) / Radon formula (Thm 4.3) in :mod:`market_making_riccati`.
 
-Accuracy (ACAS example, see tests/benchmark): Ŷ(0) to ~1e-9 (50 RK4 steps) / ~1e-11
-(collocation); first-order feedback ``Ŷ + R(Q − Q̂)`` errs by O(|ΔQ|²) (1.4e-4 at |ΔQ| = 0.05,
-9e-3 at 0.4); the exact feedback re-solves the BVP (~1e-11). Values J use P₀ = 0.
+Accuracy (ACAS example, measured against a 400-step solve): Ŷ(0) to 1e-9 with 50 RK4 steps
+(``test_rk4_grid_refinement_converges_at_fourth_order`` asserts < 1e-8) and ~1e-11 with
+collocation; the first-order feedback ``Ŷ + R(Q − Q̂)`` errs by O(|ΔQ|²)
+(``test_decoupling_field_error_is_second_order_in_the_perturbation``; at t = 0, ΔQ on maker_0:
+1.6e-4 at |ΔQ| = 0.05, 9.7e-3 at 0.4); the exact feedback re-solves the BVP (≤ 2e-9 from a fresh
+solve, the Newton tolerance). Timings and errors of every method:
+``benchmarks/bench_market_making.py``. Values J use P₀ = 0.
 
 Usage::
 
@@ -192,17 +196,7 @@ class MarketMakingGame:
             raise ValueError(f"max_rate = {xit!r}: ξ̃ must exceed min_rate ε = {eps!r}")
         if not xi > 0:
             raise ValueError(f"max_spread = {xi!r}: ξ must be > 0")
-        if isinstance(self.intensity, Intensity):
-            lam = self.intensity
-        elif self.intensity == "exponential":
-            lam = Intensity.exponential(self.intensity_decay)
-        elif callable(self.intensity):
-            lam = Intensity.from_callable(self.intensity)
-        else:
-            raise ValueError(
-                f"intensity = {self.intensity!r}: allowed 'exponential', a callable Λ(x) or an "
-                "Intensity"
-            )
+        lam = Intensity.build(self.intensity, self.intensity_decay)
         lam.validate(half_width=max(20 * lam.scale(), 2 * xi) if math.isfinite(xi) else None)
         nt, nm = qe.size, qm.size
         names_e = self.trader_names or tuple(f"trader_{i}" for i in range(nt))
@@ -242,7 +236,6 @@ class MarketMakingGame:
                 pieces = math.lcm(pieces, p)
                 _check_on_grid(f"running_penalty φ of {names[i]}", fn, T, 0.0, strict=False)
                 phi_zero &= not callable(r) and not isinstance(r, (tuple, list)) and float(r) == 0
-                phi_zero &= not np.any(fn(np.linspace(0, T, 17)))
                 a_ = float(a_)
                 if not (math.isfinite(a_) and a_ >= 0):
                     raise ValueError(f"terminal_penalty A of {names[i]} = {a_!r}: must be ≥ 0")
@@ -387,8 +380,9 @@ class MarketMakingGame:
     def default_steps(self) -> int:
         """RK4 steps: ≥ 50 and a multiple of the noise profiles' pieces (breakpoints on nodes).
 
-        50 RK4 steps give Ŷ to ~1e-9 and the values to ~3e-9 on the ACAS example (see tests);
-        policies interpolate linearly between nodes.
+        50 RK4 steps give Ŷ(0) to 1e-9 and the values to 3e-9 on the ACAS example (against a
+        400-step solve; ``test_rk4_grid_refinement_converges_at_fourth_order``); policies
+        interpolate linearly between nodes.
         """
         return self._pieces * max(1, math.ceil(50 / self._pieces))
 
@@ -561,6 +555,9 @@ class MarketMakingSolution:
     riccati: np.ndarray
     value: pd.Series
     diagnostics: dict[str, Any]
+    _step_cache: _StepCache = field(
+        default_factory=lambda: _StepCache(), init=False, repr=False, compare=False
+    )
 
     @classmethod
     def _build(cls, game, grid, y0, info, decoupling) -> MarketMakingSolution:
@@ -707,13 +704,16 @@ class MarketMakingSolution:
         observe (``state.best_ask`` / ``state.best_bid``, (21)), i.e. react to a deviating maker;
         on the equilibrium path these are the modelled quotes ψ(Y).
 
-        ``exact=True`` re-solves the BVP from every path's state at every step (cost: one batched
-        BVP solve per step, ~0.1–0.2 s for 100 paths on ACAS) instead of the first-order field.
+        ``exact=True`` re-solves the BVP from every path's state at every step instead of the
+        first-order field (cost: one batched BVP solve per step, ~0.1–0.2 s for 100 paths on
+        ACAS; "Feedback evaluation" in ``benchmarks/bench_market_making.py``).
         ``trust_radius``: ``Y − Ŷ(t)`` is clipped to ±radius (``"auto"``: 3·(−Λ(0)/Λ'(0)),
         i.e. 3/γ; ``None``: off). Far from the equilibrium path (e.g. against a heuristic
         opponent) unbounded quotes give fill factors ``e^{γ|Δδ|}`` that make the engine's
         explicit time stepping overshoot and diverge; the clip keeps them ≤ e^{6}. It never
-        binds within 3/γ of the equilibrium adjoint (all tests and the equilibrium path).
+        binds while Y stays within 3/γ of Ŷ(t), e.g. on the equilibrium path
+        (``test_feedback_and_open_loop_coincide_on_the_equilibrium_path``); against a heuristic
+        opponent see ``test_trust_radius_bounds_feedback_against_a_heuristic_opponent``.
 
         With ξ = ∞ the policy is refused (``ValueError``) when ``trust_radius`` is None or a
         maker plays a heuristic (``game.maker_policies``): unbounded quote gaps make the fill
@@ -860,25 +860,82 @@ class _EquilibriumPolicy(Policy):
         self.role = g.roles[self.index]
         self.name = "equilibrium" if feedback else "equilibrium_open_loop"
         self._nt = len(g.trader_names)
+        self._names: tuple[str, ...] | None = None
+        self._cols: list[int] = []
+
+    def reset(self, paths: int) -> None:
+        """A new run: drop the solution's per-step cache (its buffers may reuse old addresses)."""
+        self.sol._step_cache.clear()
 
     def act(self, state: MarketState) -> np.ndarray:
         sol, m = self.sol, state.paths
-        if self.feedback:
-            cols = [state.names.index(nm) for nm in sol.game.names]
-            y = sol.adjoint_at(
-                state.t,
-                state.inventories[:, cols],
-                exact=self.exact,
-                trust_radius=self.trust_radius,
-            )
-        else:
-            y = np.broadcast_to(sol._interp(sol.adjoint, state.t), (m, len(sol.game.names)))
-        if self.role == "trader":
-            if self.feedback and state.best_ask is not None:  # react to the quotes faced (21)
-                rate = sol.trader_rates_at(state.t, y, state.best_ask, state.best_bid)
-            else:
-                rate = sol.controls_at(state.t, y)[0]
+        if self._names != state.names:  # the model's names are fixed for a run: once per run
+            self._names = state.names
+            self._cols = [state.names.index(nm) for nm in sol.game.names]
+        opts = (self.feedback, self.exact, self.trust_radius)
+        entry = sol._step_cache.entry(state, opts)  # shared by the agents of one step
+        if entry.y is None:
+            if self.feedback:
+                entry.y = sol.adjoint_at(
+                    state.t,
+                    state.inventories[:, self._cols],
+                    exact=self.exact,
+                    trust_radius=self.trust_radius,
+                )
+            else:  # one row: every path plays the same schedule
+                entry.y = sol._interp(sol.adjoint, state.t)[None, :]
+        y = entry.y
+        if self.role == "trader" and self.feedback and state.best_ask is not None:
+            # react to the quotes faced (21)
+            rate = sol.trader_rates_at(state.t, y, state.best_ask, state.best_bid)
             return np.ascontiguousarray(rate[:, self.index])
-        _, ask, bid = sol.controls_at(state.t, y)
+        if entry.controls is None:
+            entry.controls = sol.controls_at(state.t, y)
+        rate, ask, bid = entry.controls
+        if self.feedback:
+            if self.role == "trader":
+                return np.ascontiguousarray(rate[:, self.index])
+            j = self.index - self._nt
+            return np.stack([ask[:, j], bid[:, j]], axis=-1)
+        if self.role == "trader":
+            return np.full(m, rate[0, self.index])
         j = self.index - self._nt
-        return np.stack([ask[:, j], bid[:, j]], axis=-1)
+        return np.tile(np.array([ask[0, j], bid[0, j]]), (m, 1))
+
+
+class _StepEntry:
+    """Adjoint ``y`` and controls ``(rate, ask, bid)`` of one step for one policy option set."""
+
+    __slots__ = ("controls", "y")
+
+    def __init__(self) -> None:
+        self.y: np.ndarray | None = None
+        self.controls: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+
+class _StepCache:
+    """Per-step share of ``y`` / controls among the equilibrium policies of one solution.
+
+    Within a step the model hands every agent the same live inventory buffer, unchanged until
+    all agents have acted; the key is (step, t, buffer address, shape, strides). The buffer is
+    referenced while cached, so its address cannot be reused by another array meanwhile. The
+    policies' ``reset`` clears the cache before every run.
+    """
+
+    def __init__(self) -> None:
+        self.key: tuple | None = None
+        self.buffer: np.ndarray | None = None
+        self.entries: dict[tuple, _StepEntry] = {}
+
+    def clear(self) -> None:
+        self.key, self.buffer, self.entries = None, None, {}
+
+    def entry(self, state: MarketState, opts: tuple) -> _StepEntry:
+        inv = state.inventories
+        key = (state.step, state.t, inv.ctypes.data, inv.shape, inv.strides)
+        if key != self.key:
+            self.key, self.buffer, self.entries = key, inv, {}
+        entry = self.entries.get(opts)
+        if entry is None:
+            entry = self.entries[opts] = _StepEntry()
+        return entry

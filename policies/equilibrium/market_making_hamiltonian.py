@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -64,6 +64,22 @@ class Intensity:
     d2: ArrayFn
     decay: float | None = None  # γ when exponential (closed-form quotes (17))
     name: str = "custom"
+
+    @classmethod
+    def build(cls, intensity: Any, decay: float) -> Intensity:
+        """Λ from an intensity setting: ``"exponential"`` (γ = ``decay``), a callable Λ
+        (derivatives by central differences; Definition 3.4 is assumed — :meth:`validate`
+        checks it), or an :class:`Intensity` (returned as is, e.g. with exact derivatives)."""
+        if isinstance(intensity, Intensity):
+            return intensity
+        if isinstance(intensity, str) and intensity == "exponential":
+            return cls.exponential(decay)
+        if callable(intensity):
+            return cls.from_callable(intensity)
+        raise ValueError(
+            f"intensity = {intensity!r}: allowed 'exponential', a callable Λ(x) or an "
+            "Intensity (Def. 3.4)"
+        )
 
     @classmethod
     def exponential(cls, gamma: float) -> Intensity:

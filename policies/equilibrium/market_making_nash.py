@@ -57,21 +57,6 @@ class BestResponseError(RuntimeError):
     """A best-response optimisation did not reach a certified optimum."""
 
 
-def _intensity(intensity: Any, decay: float) -> Intensity:
-    """Λ from a ``MarketSpec.intensity`` field: ``"exponential"`` (γ = ``decay``), a callable Λ
-    (derivatives by central differences; Definition 3.4 is assumed — ``Intensity.validate``
-    checks it), or an :class:`Intensity` (e.g. with exact derivatives)."""
-    if isinstance(intensity, Intensity):
-        return intensity
-    if isinstance(intensity, str):
-        if intensity != "exponential":
-            raise ValueError(
-                f"intensity = {intensity!r}; allowed: 'exponential' or a callable Λ (Def. 3.4)"
-            )
-        return Intensity.exponential(decay)
-    return Intensity.from_callable(intensity)
-
-
 # --------------------------------------------------------------------------------------------
 # the discretised market
 # --------------------------------------------------------------------------------------------
@@ -104,7 +89,7 @@ def _per_step(name: str, value: Any, steps: int) -> np.ndarray:
     return arr
 
 
-class BestQuoteMarket:
+class DiscreteBestQuoteGame:
     """The §3 best-quote game on the engine grid (fluid mode, deterministic noise rates).
 
     Traders first, then makers (the scenario's column order). Penalties are per agent (scalars
@@ -163,7 +148,7 @@ class BestQuoteMarket:
         self.steps = int(steps)
         self.dt = self.horizon / self.steps
         self.beta = float(temporary_impact)
-        self.intensity = _intensity(intensity, intensity_decay)
+        self.intensity = Intensity.build(intensity, intensity_decay)
         self.q_trader = np.atleast_1d(np.asarray(trader_inventories, dtype=float))
         self.q_maker = np.atleast_1d(np.asarray(maker_inventories, dtype=float))
         nt, nm = self.q_trader.size, self.q_maker.size
@@ -205,7 +190,7 @@ class BestQuoteMarket:
 
     # ---- construction from a scenario --------------------------------------------------------
     @classmethod
-    def from_scenario(cls, scenario: Any) -> BestQuoteMarket:
+    def from_scenario(cls, scenario: Any) -> DiscreteBestQuoteGame:
         """The game of a ``best_quote`` / ``acas`` scenario (deterministic noise rates)."""
         m = scenario.market
         if m.kind not in ("best_quote", "acas"):
@@ -396,7 +381,7 @@ def solve_penalty_system(
 # payoffs of a profile
 # --------------------------------------------------------------------------------------------
 def maker_fills(
-    market: BestQuoteMarket, rates: np.ndarray, quotes: np.ndarray, j: int
+    market: DiscreteBestQuoteGame, rates: np.ndarray, quotes: np.ndarray, j: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Maker j's sold and bought volumes per step: ã_kΛ(δᵃ − δ̄ᵃ)dt, b̃_kΛ(δᵇ − δ̄ᵇ)dt."""
     a_tilde, b_tilde = market.order_flow(rates)
@@ -407,7 +392,9 @@ def maker_fills(
     return sold, bought
 
 
-def maker_payoff(market: BestQuoteMarket, rates: np.ndarray, quotes: np.ndarray, j: int) -> float:
+def maker_payoff(
+    market: DiscreteBestQuoteGame, rates: np.ndarray, quotes: np.ndarray, j: int
+) -> float:
     """J^{j,m} of §3 (P₀ = 0) on the grid."""
     sold, bought = maker_fills(market, rates, quotes, j)
     q = inventory_path(market.q_maker[j], bought - sold)
@@ -415,7 +402,9 @@ def maker_payoff(market: BestQuoteMarket, rates: np.ndarray, quotes: np.ndarray,
     return float(revenue) - inventory_penalty(q, market.phi_maker[j], market.A_maker[j], market.dt)
 
 
-def trader_payoff(market: BestQuoteMarket, rates: np.ndarray, quotes: np.ndarray, i: int) -> float:
+def trader_payoff(
+    market: DiscreteBestQuoteGame, rates: np.ndarray, quotes: np.ndarray, i: int
+) -> float:
     """J^{i,e} of §3 (P₀ = 0) on the grid."""
     v = rates[i]
     cost, _ = market.temporary_cost_of(rates, i, v)
@@ -424,7 +413,9 @@ def trader_payoff(market: BestQuoteMarket, rates: np.ndarray, quotes: np.ndarray
     return -float(spend) - inventory_penalty(q, market.phi_trader[i], market.A_trader[i], market.dt)
 
 
-def profile_payoffs(market: BestQuoteMarket, trader_rates: Any, maker_quotes: Any) -> pd.DataFrame:
+def profile_payoffs(
+    market: DiscreteBestQuoteGame, trader_rates: Any, maker_quotes: Any
+) -> pd.DataFrame:
     """Every strategic agent's payoff (P₀ = 0) for a profile; columns agent, role, payoff."""
     rates = market.admissible_rates(trader_rates)
     quotes = market.admissible_quotes(maker_quotes)
@@ -453,7 +444,7 @@ class BestResponse:
 
 
 def trader_best_response(
-    market: BestQuoteMarket, trader_rates: Any, maker_quotes: Any, i: int
+    market: DiscreteBestQuoteGame, trader_rates: Any, maker_quotes: Any, i: int
 ) -> BestResponse:
     """Trader i's best response to the makers' quotes and the other traders' rates (fixed).
 
@@ -500,7 +491,7 @@ def trader_best_response(
 
 
 def trader_gradient(
-    market: BestQuoteMarket, rates: np.ndarray, quotes: np.ndarray, i: int
+    market: DiscreteBestQuoteGame, rates: np.ndarray, quotes: np.ndarray, i: int
 ) -> np.ndarray:
     """∂J^{i,e}/∂vⁱ_k = dt·(y_k − sᵢ_k − ∂λⁱ/∂vⁱ) with y the discrete adjoint (Pontryagin)."""
     v = rates[i]
@@ -558,7 +549,9 @@ class MakerDeviation:
     ``∂J/∂δᵇ_k = b_k + (δᵇ_k + y_k)∂b_k/∂δᵇ_k`` (the discrete Hamiltonian's derivative).
     """
 
-    def __init__(self, market: BestQuoteMarket, rates: np.ndarray, quotes: np.ndarray, j: int):
+    def __init__(
+        self, market: DiscreteBestQuoteGame, rates: np.ndarray, quotes: np.ndarray, j: int
+    ):
         self.market = market
         self.j = j
         self.a_tilde, self.b_tilde = market.order_flow(rates)
@@ -640,7 +633,7 @@ class MakerDeviation:
 
 
 def maker_best_response(
-    market: BestQuoteMarket, trader_rates: Any, maker_quotes: Any, j: int
+    market: DiscreteBestQuoteGame, trader_rates: Any, maker_quotes: Any, j: int
 ) -> BestResponse:
     """Maker j's best response (the other makers' quotes and the traders' rates fixed).
 
@@ -775,7 +768,7 @@ def maker_kkt_residual(dev: MakerDeviation, x: np.ndarray) -> float:
 # the Nash gap
 # --------------------------------------------------------------------------------------------
 def market_making_nash_gap(
-    market: BestQuoteMarket, trader_rates: Any, maker_quotes: Any
+    market: DiscreteBestQuoteGame, trader_rates: Any, maker_quotes: Any
 ) -> pd.DataFrame:
     """The Nash gap of a profile of the best-quote game (Definition 3.7).
 
@@ -805,7 +798,7 @@ def market_making_nash_gap(
 
 def scenario_profile(
     scenario: Any, seed: int = 0
-) -> tuple[BestQuoteMarket, np.ndarray, np.ndarray]:
+) -> tuple[DiscreteBestQuoteGame, np.ndarray, np.ndarray]:
     """The market and the profile's schedules ``(N_t, n)``, ``(N_m, n, 2)`` played in a scenario.
 
     Runs ``simulator.simulate(scenario, paths=1)`` in fluid mode with the reference price frozen
@@ -821,7 +814,7 @@ def scenario_profile(
 
     if scenario.flow != "fluid":
         raise ValueError(f"flow = {scenario.flow!r}; the Nash gap needs flow = 'fluid'")
-    market = BestQuoteMarket.from_scenario(scenario)
+    market = DiscreteBestQuoteGame.from_scenario(scenario)
     frozen = dataclasses.replace(
         scenario, price=dataclasses.replace(scenario.price, volatility=0.0)
     )

@@ -8,8 +8,8 @@ Linearising (13)–(14) around the equilibrium path gives the variational system
 
 so that ``Y ≈ Ŷ(t) + R(t)(Q − Q̂(t))``. The code works in the original coordinates (traders then
 makers); the paper's transformed coordinates (22) are the linear change ``Q ↦ MQ`` under which
-``R ↦ M R M⁻¹`` (:func:`transform`). Radon's lemma: ``R = U V⁻¹`` with ``V' = G U``,
-``U' = diag(2φ) V``, ``V(T) = I``, ``U(T) = −diag(2A)``; when φ ≡ 0 it is explicit,
+``R ↦ M R M⁻¹`` (M: :func:`market_making.acas_transform`). Radon's lemma: ``R = U V⁻¹`` with
+``V' = G U``, ``U' = diag(2φ) V``, ``V(T) = I``, ``U(T) = −diag(2A)``; when φ ≡ 0 it is explicit,
 ``R(t) = −D[I + ∫_t^T G(s)ds·D]⁻¹`` (D = diag(2A); = ``−2A[I + 2A∫G]⁻¹`` of Thm 4.3).
 """
 
@@ -109,8 +109,3 @@ def radon(grid: Grid, g: np.ndarray, phi2: np.ndarray, d: np.ndarray) -> np.ndar
         us.append(u)
     v, u = np.stack(vs[::-1]), np.stack(us[::-1])
     return u @ np.linalg.inv(v)
-
-
-def transform(r: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """``R`` in coordinates ``Q̃ = MQ``: ``M R M⁻¹`` (e.g. the paper's (22) for ACAS)."""
-    return m @ r @ np.linalg.inv(m)

@@ -519,7 +519,7 @@ class MeanFieldSolution:
         ``t_k`` (piecewise constant). Feed it to
         :func:`~policies.equilibrium.market_making_nash.market_making_nash_gap`.
         """
-        from policies.equilibrium.market_making_nash import BestQuoteMarket
+        from policies.equilibrium.market_making_nash import DiscreteBestQuoteGame
 
         g = self.game
         q = np.asarray(samples, dtype=float).ravel()
@@ -527,7 +527,7 @@ class MeanFieldSolution:
             raise ValueError("samples: allowed a non-empty array of q₀ < 0")
         dt = g.horizon / steps
         tk = np.arange(steps) * dt
-        market = BestQuoteMarket(
+        market = DiscreteBestQuoteGame(
             horizon=g.horizon,
             steps=steps,
             temporary_impact=g.beta,

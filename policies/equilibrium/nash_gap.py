@@ -33,7 +33,6 @@ def nash_gap(scenario: Scenario, seed: int = 0) -> pd.DataFrame:
             f"market.kind = {kind!r} has no Nash-gap computation; allowed: 'impact', "
             "'best_quote', 'acas'"
         )
-    if "policy" not in gap.columns:
-        policies = {a.name: a.policy for a in scenario.agents}
-        gap.insert(1, "policy", gap["agent"].map(policies))
+    policies = {a.name: a.policy for a in scenario.agents}
+    gap.insert(1, "policy", gap["agent"].map(policies))
     return gap

@@ -31,7 +31,7 @@ depends on the expected future drift of ϖ only. The policies evaluate exactly t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -40,11 +40,11 @@ import numpy as np
 import pandas as pd
 
 from policies.base import MarketState, Policy
+from policies.equilibrium.coefficients import CoefficientValue, Profile, check_on_grid
 from policies.equilibrium.execution_propagator import solve_structured_exponential
 from policies.equilibrium.execution_riccati import (
     DenseField,
     ImpactCoefficients,
-    Profile,
     RiccatiBlowUpError,
     StructuredField,
     TraderClasses,
@@ -58,7 +58,7 @@ __all__ = [
     "RiccatiBlowUpError",
 ]
 
-Coefficient = float | Callable[[float], float] | Sequence[float]
+Coefficient = CoefficientValue
 
 
 def _per_trader(name: str, value: float | Sequence[float], n: int) -> np.ndarray:
@@ -73,20 +73,6 @@ def _per_trader(name: str, value: float | Sequence[float], n: int) -> np.ndarray
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} = {arr.tolist()!r}: values must be finite")
     return arr
-
-
-def _check_grid(
-    profile: Profile, lower: float, strict: bool, allowed: str, grid: np.ndarray
-) -> None:
-    """Raise ValueError naming the first grid time where ``profile`` is non-finite or below
-    ``lower`` (``strict``: at or below)."""
-    values = np.asarray(profile(grid), dtype=float)
-    bad = ~np.isfinite(values) | ((values <= lower) if strict else (values < lower))
-    if np.any(bad):
-        j = int(np.argmax(bad))
-        raise ValueError(
-            f"{profile.name} = {float(values[j])!r} at t = {grid[j]:.6g}; allowed: {allowed}"
-        )
 
 
 @dataclass(frozen=True)
@@ -144,10 +130,13 @@ class ExecutionGame:
             cross_impact=pi,
         )
         grid = self._check_times(co)
-        _check_grid(co.beta, 0.0, True, "β(t) > 0 on [0, T] (Assumption 2.4)", grid)
-        _check_grid(co.alpha, 0.0, False, "α(t) ≥ 0 on [0, T] (paper §2)", grid)
-        _check_grid(co.buy, 0.0, False, "noise rates ≥ 0", grid)
-        _check_grid(co.sell, 0.0, False, "noise rates ≥ 0", grid)
+        for coef, strict, allowed in (
+            (co.beta, True, "β(t) > 0 on [0, T] (Assumption 2.4)"),
+            (co.alpha, False, "α(t) ≥ 0 on [0, T] (paper §2)"),
+            (co.buy, False, "noise rates ≥ 0"),
+            (co.sell, False, "noise rates ≥ 0"),
+        ):
+            check_on_grid(None, coef, t_end, 0.0, strict, allowed=allowed, grid=grid)
         object.__setattr__(self, "initial_inventory", q0)
         object.__setattr__(self, "running_penalty", phi)
         object.__setattr__(self, "terminal_penalty", a_pen)

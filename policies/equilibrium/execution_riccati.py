@@ -53,7 +53,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from simulator.scenario import profile_at
+from policies.equilibrium.coefficients import Coefficient
+from policies.equilibrium.coefficients import Profile as Profile  # re-export (was defined here)
 
 
 class RiccatiBlowUpError(RuntimeError):
@@ -64,73 +65,14 @@ class RiccatiBlowUpError(RuntimeError):
         self.time = time
 
 
-# --------------------------------------------------------------------------------------------
-# deterministic coefficients
-# --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Profile:
-    """A deterministic coefficient t ↦ value: constant, callable, or piecewise constant.
-
-    A tuple ``(p_0, …, p_{m−1})`` is piecewise constant on the equal sub-intervals
-    ``[jT/m, (j+1)T/m)`` of [0, T] (right-continuous, last value at T), as in ``NoiseSpec``.
-    """
-
-    name: str
-    horizon: float
-    constant: float | None = None
-    function: Callable[[float], float] | None = None
-    pieces: tuple[float, ...] | None = None
-
-    @classmethod
-    def build(cls, name: str, value: object, horizon: float) -> Profile:
-        """The profile of ``value``: a float (constant), a callable t ↦ float, or a tuple/list/
-        array of piecewise-constant values (one value: constant). Raises ValueError otherwise."""
-        if callable(value):
-            return cls(name, horizon, function=value)
-        if isinstance(value, (tuple, list, np.ndarray)):
-            pieces = tuple(float(x) for x in np.asarray(value, dtype=float).ravel())
-            if not pieces:
-                raise ValueError(f"{name} = {value!r}: a profile needs at least one value")
-            if len(pieces) == 1:
-                return cls(name, horizon, constant=pieces[0])
-            return cls(name, horizon, pieces=pieces)
-        try:
-            return cls(name, horizon, constant=float(value))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"{name} = {value!r}: expected a float, a callable t -> float, or a tuple of "
-                "piecewise-constant values"
-            ) from None
-
-    @property
-    def breakpoints(self) -> tuple[float, ...]:
-        """Interior times where the coefficient may jump."""
-        if self.pieces is None:
-            return ()
-        m = len(self.pieces)
-        return tuple(self.horizon * j / m for j in range(1, m))
-
-    def __call__(self, t: float | np.ndarray) -> float | np.ndarray:
-        if self.constant is not None:
-            return self.constant if np.ndim(t) == 0 else np.full(np.shape(t), self.constant)
-        if self.function is not None:
-            if np.ndim(t) == 0:
-                return float(self.function(float(t)))
-            return np.array([float(self.function(float(s))) for s in np.ravel(t)]).reshape(
-                np.shape(t)
-            )
-        values = profile_at(self.pieces, t, self.horizon)
-        return float(values) if np.ndim(t) == 0 else values
-
-
 @dataclass(frozen=True)
 class ImpactCoefficients:
     """α(t), β(t), the noise drift ϖ'(t) = α(t)(buy(t) − sell(t)), N and π of the §2 market."""
 
-    alpha: Profile
-    beta: Profile
-    buy: Profile
-    sell: Profile
+    alpha: Coefficient
+    beta: Coefficient
+    buy: Coefficient
+    sell: Coefficient
     traders: int
     cross_impact: float
 

@@ -37,7 +37,6 @@ Usage::
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -45,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from policies.base import MarketState, Policy
+from policies.equilibrium.coefficients import CoefficientValue, Profile, check_on_grid
 from policies.equilibrium.market_making_bvp import (
     Grid,
     MarketMakingSolveError,
@@ -61,10 +61,8 @@ from policies.equilibrium.market_making_hamiltonian import (
     Market,
     forward_drift,
     trader_response,
-    vectorised,
 )
 from policies.equilibrium.market_making_riccati import jacobians_on_grid, radon, riccati
-from simulator.scenario import profile_index
 
 __all__ = [
     "MarketMakingGame",
@@ -73,55 +71,18 @@ __all__ = [
     "Intensity",
 ]
 
-Coefficient = float | Callable[[float], float] | Sequence[float]
+Coefficient = CoefficientValue
 EQUILIBRIUM_POLICIES = ("equilibrium", "equilibrium_open_loop")
 Method = Literal["auto", "algebraic", "shooting", "collocation"]
 
 
 # --------------------------------------------------------------------------- coefficients
-def _coefficient(name: str, value: Coefficient, horizon: float) -> tuple[Callable, int]:
-    """A deterministic coefficient as a vectorised callable of t, and its number of pieces.
-
-    Floats are constants, tuples piecewise-constant profiles on equal sub-intervals of [0, T]
-    (the scenario convention), callables ``t -> float`` are evaluated element-wise if needed.
-    """
-    if callable(value):
-        return vectorised(value), 1
-    if isinstance(value, (tuple, list, np.ndarray)):
-        prof = np.asarray(value, dtype=float)
-        if prof.ndim != 1 or prof.size == 0 or not np.all(np.isfinite(prof)):
-            raise ValueError(f"{name} = {value!r}: a profile must be a non-empty tuple of floats")
-
-        def piecewise(t: np.ndarray) -> np.ndarray:
-            return prof[profile_index(t, horizon, prof.size)]
-
-        return piecewise, prof.size
-    try:
-        c = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} = {value!r}: expected a float, a tuple or a callable") from None
-    if not math.isfinite(c):
-        raise ValueError(f"{name} = {value!r}: must be finite")
-    return (lambda t: np.full(np.shape(t), c)), 1
-
-
 def _per_agent(name: str, value: Any, count: int) -> list:
     if isinstance(value, (list, tuple, np.ndarray)) and not callable(value):
         if len(value) != count:
             raise ValueError(f"{name} = {value!r}: expected one value per agent ({count})")
         return list(value)
     return [value] * count
-
-
-def _check_on_grid(name: str, fn: Callable, horizon: float, lower: float, strict: bool) -> None:
-    t = np.linspace(0.0, horizon, 257)
-    v = fn(t)
-    bad = ~np.isfinite(v) | ((v <= lower) if strict else (v < lower))
-    if bad.any():
-        rel = ">" if strict else "≥"
-        raise ValueError(
-            f"{name}(t) = {v[bad][0]!r} at t = {t[bad][0]:.4g}; must be finite and {rel} {lower:g}"
-        )
 
 
 # --------------------------------------------------------------------------- the game
@@ -213,12 +174,11 @@ class MarketMakingGame:
             ("noise_sell_rate", self.noise_sell_rate),
             ("temporary_impact", self.temporary_impact),
         ):
-            fn, p = _coefficient(nm_, val, T)
-            pieces = math.lcm(pieces, p)
-            coefs[nm_] = fn
-        _check_on_grid("noise_buy_rate", coefs["noise_buy_rate"], T, 0.0, strict=False)
-        _check_on_grid("noise_sell_rate", coefs["noise_sell_rate"], T, 0.0, strict=False)
-        _check_on_grid("temporary_impact", coefs["temporary_impact"], T, 0.0, strict=True)
+            coefs[nm_] = Profile.build(nm_, val, T, finite=True)
+            pieces = math.lcm(pieces, coefs[nm_].piece_count)
+        check_on_grid(None, coefs["noise_buy_rate"], T, 0.0, strict=False)
+        check_on_grid(None, coefs["noise_sell_rate"], T, 0.0, strict=False)
+        check_on_grid(None, coefs["temporary_impact"], T, 0.0, strict=True)
 
         phis, terms, phi_zero = [], [], True
         for role, n_, run, term, names in (
@@ -232,9 +192,9 @@ class MarketMakingGame:
                     strict=True,
                 )
             ):
-                fn, p = _coefficient(f"{role}_running_penalty[{i}]", r, T)
-                pieces = math.lcm(pieces, p)
-                _check_on_grid(f"running_penalty φ of {names[i]}", fn, T, 0.0, strict=False)
+                fn = Profile.build(f"{role}_running_penalty[{i}]", r, T, finite=True)
+                pieces = math.lcm(pieces, fn.piece_count)
+                check_on_grid(f"running_penalty φ of {names[i]}", fn, T, 0.0, strict=False)
                 phi_zero &= not callable(r) and not isinstance(r, (tuple, list)) and float(r) == 0
                 a_ = float(a_)
                 if not (math.isfinite(a_) and a_ >= 0):

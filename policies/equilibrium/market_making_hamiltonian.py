@@ -27,28 +27,14 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
+from policies.equilibrium.coefficients import vectorised
+
 ArrayFn = Callable[[np.ndarray], np.ndarray]
 CostKind = Literal["individual", "aggregated"]
 
 
 class HamiltonianError(RuntimeError):
     """A pointwise fixed point (quotes or aggregated-cost rates) did not converge."""
-
-
-def vectorised(fn: Callable) -> ArrayFn:
-    """Call ``fn`` on arrays; fall back to element-wise evaluation if it is scalar-only."""
-
-    def call(x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
-        try:
-            out = np.asarray(fn(x), dtype=float)
-            if out.shape == x.shape:
-                return out
-        except (TypeError, ValueError):
-            pass
-        return np.vectorize(lambda s: float(fn(float(s))), otypes=[float])(x)
-
-    return call
 
 
 @dataclass(frozen=True)

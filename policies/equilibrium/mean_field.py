@@ -39,8 +39,8 @@ import numpy as np
 import pandas as pd
 from scipy.integrate import cumulative_simpson
 
+from policies.equilibrium.coefficients import Profile
 from policies.equilibrium.market_making import MarketMakingGame, MarketMakingSolution
-from simulator.scenario import profile_at
 
 
 # --------------------------------------------------------------------------------------------
@@ -538,8 +538,8 @@ class MeanFieldSolution:
             trader_terminal_penalty=g.terminal,
             maker_running_penalty=g.phi,
             maker_terminal_penalty=g.terminal,
-            noise_buy_rate=_rate_on_grid(g.noise_buy_rate, tk, g.horizon),
-            noise_sell_rate=_rate_on_grid(g.noise_sell_rate, tk, g.horizon),
+            noise_buy_rate=Profile.build("noise_buy_rate", g.noise_buy_rate, g.horizon)(tk),
+            noise_sell_rate=Profile.build("noise_sell_rate", g.noise_sell_rate, g.horizon)(tk),
             min_rate=g.min_rate,
             max_rate=g.max_rate,
             flow_weights=1.0 / q.size,
@@ -556,10 +556,3 @@ class MeanFieldSolution:
             ]
         )
         return market, rates, quotes
-
-
-def _rate_on_grid(rate: Any, tk: np.ndarray, horizon: float) -> np.ndarray:
-    """A noise rate (constant, tuple profile on equal sub-intervals, or callable) at t_k."""
-    if callable(rate):
-        return np.array([float(rate(t)) for t in tk])
-    return np.asarray(profile_at(rate, tk, horizon), dtype=float)

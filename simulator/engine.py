@@ -4,7 +4,10 @@ The engine owns the mechanism; agents and policies never touch it. All arrays ho
 their last axis: trader rates ``rates`` ``(N_traders, M)``, maker half-spreads ``quotes``
 ``(N_makers, 2, M)`` (δᵃ, δᵇ). After :meth:`Market.clear` the fill arrays describe the step:
 ``buy``/``sell`` (volume bought/sold, ``(N_strategic, M)``, traders then makers), ``cash`` (cash
-change), and the noise traders' ``noise_buy``/``noise_sell``/``noise_cash`` ``(M,)``.
+change), ``trader_price`` (the per-share price of each trader's fills, temporary cost included,
+``(N_traders, M)``), and the noise traders' ``noise_buy``/``noise_sell``/``noise_cash`` ``(M,)``
+with their per-share prices ``noise_price`` ``(2, M)`` (buys, sells). Makers fill at their quotes
+P + δᵃ (sells) and P − δᵇ (buys).
 
 Discretisation (fluid mode; controls piecewise constant on [t_k, t_{k+1}), the exact integrals
 of the continuous game for such controls):
@@ -67,6 +70,8 @@ class Market:
         self.noise_buy = np.zeros(paths)
         self.noise_sell = np.zeros(paths)
         self.noise_cash = np.zeros(paths)
+        self.trader_price = np.zeros((self.nt, paths))
+        self.noise_price = np.zeros((2, paths))
         self.diffusion: np.ndarray | None = None
         self.best_ask: np.ndarray | None = None
         self.best_bid: np.ndarray | None = None
@@ -183,13 +188,14 @@ class ImpactMarket(Market):
         mid = price + self.impact + self.noise_drift + 0.5 * (delta + omega)
         rates = self.rates
         # β/N (v_i + π Σ_{j≠i} v_j) = β/N ((1 − π) v_i + π Σ_j v_j)
-        fill = rates * (self._beta_n * (1.0 - self._pi))
+        fill = np.multiply(rates, self._beta_n * (1.0 - self._pi), out=self.trader_price)
         fill += (self._beta_n * self._pi) * rates.sum(axis=0)
         fill += mid
         np.multiply(fill, vol, out=self.cash[:nt])
         np.negative(self.cash[:nt], out=self.cash[:nt])
         self._set_trader_fills()
         np.multiply(mid, self.noise_sell - self.noise_buy, out=self.noise_cash)
+        self.noise_price[...] = mid
         self.impact += delta
         self.noise_drift += omega
 
@@ -223,9 +229,8 @@ class BestQuoteMarket(Market):
         # preallocated per-step buffers (the usual step allocates no temporaries)
         self._a_tilde = np.empty(paths)
         self._b_tilde = np.empty(paths)
-        self._ask = np.empty(paths)  # P + min δᵃ
-        self._bid = np.empty(paths)  # P − min δᵇ
-        self._unit = np.empty((self.nt, paths))  # traders' per-share price incl. temporary cost
+        self._ask = self.noise_price[0]  # P + min δᵃ (noise buys fill there)
+        self._bid = self.noise_price[1]  # P − min δᵇ
         self._scratch = np.empty((max(self.nm, 1), paths))
         self._same = np.empty(paths, dtype=bool)
 
@@ -350,7 +355,7 @@ class BestQuoteMarket(Market):
         ask = np.add(price, self.best_ask, out=self._ask)
         bid = np.subtract(price, self.best_bid, out=self._bid)
         if nt:
-            v, vol, unit = self.rates, self._vol, self._unit
+            v, vol, unit = self.rates, self._vol, self.trader_price
             # per-share temporary cost β(vⁱ + c·mean_{j≠i} vʲ) at the chosen rates
             np.multiply(v, self._beta, out=unit)
             if self._coupling:

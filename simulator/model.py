@@ -68,6 +68,10 @@ class Recorder:
             }
             if role == "trader":
                 arrays["rate"] = per_step()
+                arrays["fill_price"] = per_step()
+            elif role == "noise":
+                arrays["buy_price"] = per_step()
+                arrays["sell_price"] = per_step()
             elif role == "maker":
                 arrays["ask_spread"] = per_step()
                 arrays["bid_spread"] = per_step()
@@ -228,6 +232,7 @@ class MarketModel(mesa.Model):
             steps.append((arrays["sell_volume"], m.sell[r, c]))
             if agent.role == "trader":
                 steps.append((arrays["rate"], m.rates[r, c]))
+                steps.append((arrays["fill_price"], m.trader_price[r, c]))
             else:
                 steps.append((arrays["ask_spread"], m.quotes[r - m.nt, 0, c]))
                 steps.append((arrays["bid_spread"], m.quotes[r - m.nt, 1, c]))
@@ -235,6 +240,8 @@ class MarketModel(mesa.Model):
             arrays = rec.agents[-1]
             steps.append((arrays["buy_volume"], m.noise_buy[c]))
             steps.append((arrays["sell_volume"], m.noise_sell[c]))
+            steps.append((arrays["buy_price"], m.noise_price[0, c]))
+            steps.append((arrays["sell_price"], m.noise_price[1, c]))
         return states, steps
 
     def _record_state(self, k: int) -> None:

@@ -26,7 +26,9 @@ class AgentPath:
     ``objective`` is the paper's J per path: cash_T + P_T·Q_T − ∫φQ²dt − A·Q_T², with the
     inventory marked at the market price S_T = P_T + I_T + ϖ_T in the §2 impact market (as in
     the paper's §2 objective)
-    (``running_cost`` = ∫φQ²dt, ``terminal_cost`` = A·Q_T²).
+    (``running_cost`` = ∫φQ²dt, ``terminal_cost`` = A·Q_T²). Per-share prices of the step's
+    fills ``(n, R)``: ``fill_price`` for traders (temporary cost included), ``buy_price`` /
+    ``sell_price`` for the noise traders; makers fill at their quotes P + δᵃ and P − δᵇ.
     """
 
     name: str
@@ -42,6 +44,9 @@ class AgentPath:
     rate: np.ndarray | None = None
     ask_spread: np.ndarray | None = None
     bid_spread: np.ndarray | None = None
+    fill_price: np.ndarray | None = None
+    buy_price: np.ndarray | None = None
+    sell_price: np.ndarray | None = None
 
 
 @dataclass

@@ -3,7 +3,8 @@
 * :class:`ExecutionGame` — §2, N traders with permanent and temporary impact (Thm 2.7).
 * :class:`MarketMakingGame` — §3–§4, traders and makers in the best-quote market (Thm 4.1–4.3).
 * :class:`MeanFieldGame` — §4, Proposition 4.5: a continuum of traders and two makers.
-* :func:`nash_gap` — each agent's best-response gain against any scenario's profile.
+* :func:`nash_gap` — each agent's best-response gain against any scenario's profile;
+  :func:`best_responses` — those best responses as policies (:class:`SchedulePolicy`).
 
 Importing this package registers the scenario policies ``equilibrium`` (feedback map) and
 ``equilibrium_open_loop`` (equilibrium schedule) for traders and makers.
@@ -27,10 +28,11 @@ from policies.equilibrium.market_making_nash import (
     market_making_nash_gap,
 )
 from policies.equilibrium.mean_field import MeanFieldGame
-from policies.equilibrium.nash_gap import nash_gap
+from policies.equilibrium.nash_gap import BestResponses, SchedulePolicy, best_responses, nash_gap
 
 __all__ = [
     "BestResponseError",
+    "BestResponses",
     "DiscreteBestQuoteGame",
     "ExecutionGame",
     "ExecutionSolution",
@@ -39,6 +41,8 @@ __all__ = [
     "MarketMakingSolveError",
     "MeanFieldGame",
     "RiccatiBlowUpError",
+    "SchedulePolicy",
+    "best_responses",
     "execution_best_response",
     "execution_nash_gap",
     "execution_payoffs",

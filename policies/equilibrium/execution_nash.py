@@ -34,6 +34,7 @@ __all__ = [
     "execution_nash_gap",
     "execution_payoffs",
     "scenario_nash_gap",
+    "scenario_profile",
 ]
 
 
@@ -167,14 +168,10 @@ def equilibrium_rates(
     return out
 
 
-def scenario_nash_gap(scenario: Any, seed: int = 0) -> pd.DataFrame:
-    """Nash gap of a fluid ``impact`` scenario's profile as played by the simulator.
-
-    Simulates one fluid path (deterministic noise rates make every profile deterministic; σ of
-    the reference price does not affect expected payoffs), reads each trader's rate schedule and
-    computes best responses on the scenario's grid (:func:`policies.equilibrium.nash_gap` adds
-    the scenario's ``policy`` column).
-    """
+def scenario_profile(scenario: Any, seed: int = 0) -> tuple[ExecutionGame, np.ndarray]:
+    """The game of a fluid ``impact`` scenario and the rate schedules ``(steps, N)`` its
+    policies play (one simulated fluid path: deterministic noise rates make every profile
+    deterministic; σ of the reference price does not affect expected payoffs)."""
     from simulator import simulate
 
     if getattr(scenario, "flow", "fluid") != "fluid":
@@ -182,4 +179,11 @@ def scenario_nash_gap(scenario: Any, seed: int = 0) -> pd.DataFrame:
     game = ExecutionGame.from_scenario(scenario)
     res = simulate(scenario, paths=1, seed=seed)
     rates = np.column_stack([res.agent(name).rate[:, 0] for name in game.agent_names])
-    return execution_nash_gap(game, rates)
+    return game, rates
+
+
+def scenario_nash_gap(scenario: Any, seed: int = 0) -> pd.DataFrame:
+    """Nash gap of a fluid ``impact`` scenario's profile as played by the simulator
+    (:func:`scenario_profile`; :func:`policies.equilibrium.nash_gap` adds the scenario's
+    ``policy`` column)."""
+    return execution_nash_gap(*scenario_profile(scenario, seed=seed))

@@ -30,11 +30,17 @@ from simulator.scenario import Scenario
 
 class Recorder:
     """Preallocated ``(n+1, R)`` / ``(n, R)`` arrays for the first ``R`` paths of a run, and the
-    terminal ``(M,)`` costs of every path; chunks write into their slice."""
+    terminal ``(M,)`` costs of every path; chunks write into their slice.
 
-    def __init__(self, scenario: Scenario, paths: int, recorded: int, noise: bool) -> None:
+    ``first``: the run's path index of column 0 (a recorder for the paths ``[first, first + M)``
+    of a larger run, e.g. one block of a dataset)."""
+
+    def __init__(
+        self, scenario: Scenario, paths: int, recorded: int, noise: bool, first: int = 0
+    ) -> None:
         n, r = scenario.steps, recorded
         self.recorded = r
+        self.first = first
         kind = scenario.market.kind
 
         def state() -> np.ndarray:
@@ -138,9 +144,10 @@ class MarketModel(mesa.Model):
             for a in self.strategic
         ]
         self.recorder = recorder
-        self._terminal_slice = slice(start, start + paths)
         if recorder is not None:
-            lo, hi = start, min(start + paths, recorder.recorded)
+            f = recorder.first
+            self._terminal_slice = slice(start - f, start - f + paths)
+            lo, hi = start - f, min(start - f + paths, recorder.recorded)
             self._rec = (slice(lo, hi), slice(0, hi - lo)) if hi > lo else None
         else:
             self._rec = None

@@ -21,7 +21,7 @@ RUNS = Path(__file__).resolve().parents[1] / "runs"
 
 def _small(name: str, **overrides: object) -> Scenario:
     data = tomllib.loads((RUNS / name).read_text())
-    data.update(steps=20, paths=8, **overrides)
+    data.update({"steps": 20, "paths": 8, **overrides})
     return Scenario.from_dict(data)
 
 
@@ -52,3 +52,17 @@ def test_recorded_fill_prices_reproduce_the_cash_flows(name: str, flow: str) -> 
         assert np.abs(flow_cash).max() > 0
         checked += 1
     assert checked >= 2
+
+
+def test_a_recorder_of_one_block_holds_that_block_of_the_full_run() -> None:
+    from simulator.model import MarketModel, Recorder
+    from simulator.processes import BLOCK
+    from simulator.simulate import build_policies
+
+    sc = _small("acas_vs_heuristics_poisson.toml", steps=5)
+    full = simulate(sc, paths=2 * BLOCK, seed=4)
+    rec = Recorder(sc, BLOCK, BLOCK, noise=True, first=BLOCK)
+    MarketModel(sc, build_policies(sc), BLOCK, 4, start=BLOCK, recorder=rec).run()
+    for a, arrays in zip(full.agents, rec.agents, strict=True):
+        assert np.array_equal(a.inventory[:, BLOCK:], arrays["inventory"])
+        assert np.array_equal(a.objective[BLOCK:], arrays["objective"])

@@ -35,6 +35,22 @@ pays within the step, so its expected cash differs from the fluid one by −½·
 step (and its mark S_T·Q_T by the matching +(α/N)·lot·|v|·dt), a discreteness cost of order lot
 that vanishes as lot_size → 0. In §3–§5 prices are quotes, so expected cash flows per step equal
 the fluid ones.
+
+Bernoulli mode (§3/§4 best-quote markets only): every order stream of the Poisson mode (each
+trader, the noise buy and sell flows, each maker's ask and bid) fills at most one lot per step,
+with probability min(1, intensity·dt/lot_size) — the classic discrete-time market-making
+simulation (Avellaneda & Stoikov 2008 §4: a quote is hit with probability Λ(δ)·dt per step).
+Its mean equals the fluid one while intensity·dt ≤ lot_size; beyond, the flow is capped at one
+lot per step. The §2 impact market has no quotes (a cap would silently truncate a trader's
+schedule) and the §5 logit market routes the realised market orders among the makers (several
+streams can hit one quote side in a step), so the scenario rejects Bernoulli flow there.
+
+Intensities stay finite by design: an exponential Λ(δ − δ̄) is at most e^{2γξ} with quotes
+clipped to [−ξ, ξ] (``max_spread``; e^{γξ} with one maker). With ξ = ∞ a quote can run away (e.g.
+Avellaneda–Stoikov at high risk aversion and large inventory), so every step checks the makers'
+intensities: an expected volume ã·Λ·dt above :data:`MAX_LOTS_PER_STEP` lots (or not finite)
+raises ``ValueError`` naming the maker, the quote, the step and what to set (``max_spread`` or
+the maker's ``min_half_spread``) instead of overflowing.
 """
 
 from __future__ import annotations
@@ -45,6 +61,10 @@ import numpy as np
 
 from simulator.processes import INVENTORY, PathRandom
 from simulator.scenario import Scenario
+
+MAX_LOTS_PER_STEP = 2.0**53
+"""Largest expected number of lots one maker quote side may receive in a step: counts stay exact
+integers in float64 (and well below numpy's Poisson sampler limit ~9e18)."""
 
 
 class Market:
@@ -57,7 +77,8 @@ class Market:
         self.spec = m
         self.random = random
         self.dt = scenario.dt
-        self.poisson = scenario.flow == "poisson"
+        self.flow = scenario.flow
+        self.discrete = scenario.flow != "fluid"  # Poisson or Bernoulli lots
         self.lot = scenario.lot_size
         self.nt, self.nm = len(scenario.traders), len(scenario.makers)
         self.paths = paths
@@ -85,17 +106,22 @@ class Market:
         self._sum = np.empty(paths)  # scratch for sums over several traders
 
     # -- helpers ---------------------------------------------------------------------------------
-    def _poisson_volumes(self, intensities: np.ndarray) -> np.ndarray:
-        """lot × Poisson(intensity·dt/lot), row by row (intensities ``(k, M)``, in place)."""
+    def _discrete_volumes(self, intensities: np.ndarray) -> np.ndarray:
+        """lot × Poisson(intensity·dt/lot), or lot × Bernoulli(min(1, intensity·dt/lot)), row by
+        row (intensities ``(k, M)``, in place)."""
         intensities *= self.dt / self.lot
-        self.random.poisson(intensities, out=intensities)
+        if self.flow == "poisson":
+            self.random.poisson(intensities, out=intensities)
+        else:
+            np.minimum(intensities, 1.0, out=intensities)
+            self.random.bernoulli(intensities, out=intensities)
         intensities *= self.lot
         return intensities
 
     def _intensities(self, nb: np.ndarray, ns: np.ndarray, extra: int = 0) -> np.ndarray:
         """The step's order intensities, ``(nt + 2 + extra, M)``: |trader rates|, noise buy rate,
         noise sell rate, then ``extra`` rows for the caller to fill (best-quote maker fills);
-        :meth:`_draw` turns them into volumes (Poisson mode; one buffer reused every step)."""
+        :meth:`_draw` turns them into volumes (discrete modes; one buffer reused every step)."""
         buf = self._ibuf
         if buf is None:
             buf = self._ibuf = np.empty((self.nt + 2 + extra, self.paths))
@@ -105,8 +131,8 @@ class Market:
         return buf
 
     def _draw(self, buf: np.ndarray) -> None:
-        """Poisson mode: turn ``buf`` (intensities) into volumes; set trader and noise volumes."""
-        self._poisson_volumes(buf)
+        """Discrete modes: turn ``buf`` (intensities) into volumes; set trader and noise volumes."""
+        self._discrete_volumes(buf)
         np.copysign(buf[: self.nt], self.rates, out=self._vol)
         self.noise_buy[:] = buf[self.nt]
         self.noise_sell[:] = buf[self.nt + 1]
@@ -119,8 +145,8 @@ class Market:
         np.multiply(ns, dt, out=self.noise_sell)
 
     def _volumes(self, nb: np.ndarray, ns: np.ndarray) -> None:
-        """Trader and noise volumes of the step (fluid or Poisson)."""
-        if self.poisson:
+        """Trader and noise volumes of the step (fluid or discrete)."""
+        if self.discrete:
             self._draw(self._intensities(nb, ns))
         else:
             self._fluid_volumes(nb, ns)
@@ -225,6 +251,7 @@ class BestQuoteMarket(Market):
         )
         self._gamma = m.intensity_decay
         self._intensity = None if m.intensity == "exponential" else m.intensity
+        self._maker_names = tuple(a.name for a in scenario.makers)
         self._shares = np.zeros((self.nm, 2, paths))
         # preallocated per-step buffers (the usual step allocates no temporaries)
         self._a_tilde = np.empty(paths)
@@ -323,21 +350,45 @@ class BestQuoteMarket(Market):
         a_tilde, b_tilde = self._flows(nb, ns)
         shares = self._compute_shares()
         sold, bought = self.sell[nt:], self.buy[nt:]
-        if not self.poisson:
+        # maker intensities ã·Λ and b̃·Λ, written in place, then checked
+        np.multiply(shares[:, 0], a_tilde, out=sold)
+        np.multiply(shares[:, 1], b_tilde, out=bought)
+        self._check_intensities(step, sold, bought)
+        if not self.discrete:
             self._fluid_volumes(nb, ns)
-            # maker volumes (ã·Λ)·dt and (b̃·Λ)·dt, written in place
-            np.multiply(shares[:, 0], a_tilde, out=sold)
             sold *= self.dt
-            np.multiply(shares[:, 1], b_tilde, out=bought)
             bought *= self.dt
             return
         buf = self._intensities(nb, ns, extra=2 * nm)
         mk = buf[nt + 2 :].reshape(nm, 2, self.paths)
-        np.multiply(shares[:, 0], a_tilde, out=mk[:, 0])
-        np.multiply(shares[:, 1], b_tilde, out=mk[:, 1])
-        self._draw(buf)  # maker rows become lot × Poisson counts
+        mk[:, 0] = sold
+        mk[:, 1] = bought
+        self._draw(buf)  # maker rows become lot × Poisson or Bernoulli counts
         sold[...] = mk[:, 0]
         bought[...] = mk[:, 1]
+
+    def _check_intensities(self, step: int, sold: np.ndarray, bought: np.ndarray) -> None:
+        """Raise if a maker's expected volume ã·Λ·dt (or b̃·Λ·dt) of this step exceeds
+        :data:`MAX_LOTS_PER_STEP` lots or is not finite (module docstring: a runaway quote)."""
+        limit = MAX_LOTS_PER_STEP * self.lot / self.dt
+        peak = max(sold.max(), bought.max())
+        if peak <= limit:  # False for NaN too
+            return
+        for side, name, lam in ((0, "ask", sold), (1, "bid", bought)):
+            bad = ~(lam <= limit)
+            if not bad.any():
+                continue
+            j, path = (int(i[0]) for i in np.nonzero(bad))
+            maker = self._maker_names[j]
+            delta = self.quotes[j, side, path]
+            raise ValueError(
+                f"maker {maker!r} quoted {name} half-spread δ = {delta:.6g} at step {step} "
+                f"(t = {step * self.dt:.6g}, path {path}): its fill intensity "
+                f"{lam[j, path]:.3g} exceeds {limit:.3g} ({MAX_LOTS_PER_STEP:.3g} lots of "
+                f"{self.lot:g} per step) — a runaway quote (e.g. Avellaneda–Stoikov with a large "
+                "risk_aversion and inventory). Bound the quotes: set market.max_spread (ξ; "
+                f"Λ ≤ e^{{2γξ}}) or makers[{j}].params.min_half_spread"
+            )
 
     def clear(self, step: int, price: np.ndarray, nb: np.ndarray, ns: np.ndarray) -> None:
         nt = self.nt
@@ -435,7 +486,7 @@ class LogitMarket(BestQuoteMarket):
             if sold is None
             else np.subtract(self.noise_sell, sold, out=self._b_tilde)
         )
-        if self.poisson:
+        if self.discrete:  # Poisson (the scenario rejects Bernoulli flow here)
             counts = np.stack([asks, bids]) / self.lot
             np.rint(counts, out=counts)
             split = np.empty((2, nm, self.paths))

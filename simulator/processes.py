@@ -27,7 +27,7 @@ TIME_BATCH = 64
 stream of a block does not depend on the run)."""
 
 # stream identifiers (third entry of the SeedSequence key)
-PRICE, FACTOR, INVENTORY, POISSON, MULTINOMIAL = range(5)
+PRICE, FACTOR, INVENTORY, POISSON, MULTINOMIAL, BERNOULLI = range(6)
 
 
 class PathRandom:
@@ -86,6 +86,15 @@ class PathRandom:
         """Poisson counts with means ``lam`` (shape ``(k, paths)``) into ``out`` (float)."""
         for gen, (_, sl, _) in zip(self.generators(POISSON), self.blocks, strict=True):
             out[:, sl] = gen.poisson(lam[:, sl])
+        return out
+
+    def bernoulli(self, prob: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Bernoulli(``prob``) outcomes as 0.0/1.0 (shape ``(k, paths)``) into ``out``; ``out``
+        may be ``prob`` itself (one uniform per entry, drawn block by block)."""
+        for gen, (_, sl, _) in zip(self.generators(BERNOULLI), self.blocks, strict=True):
+            u = gen.random(prob[:, sl].shape)
+            np.less(u, prob[:, sl], out=u)
+            out[:, sl] = u
         return out
 
     def multinomial(self, counts: np.ndarray, probs: np.ndarray, out: np.ndarray) -> np.ndarray:

@@ -14,12 +14,13 @@ TOML layout (read by :func:`load_scenario`; the same nesting is accepted by
     steps = 200              # number of time steps n >= 1 (dt = T / n)
     paths = 1000             # default number of Monte Carlo paths M
     seed = 0                 # default seed (integer >= 0)
-    flow = "fluid"           # "fluid" (rates x dt) or "poisson" (lot_size x Poisson counts)
-    lot_size = 1.0           # > 0, Poisson mode only
+    flow = "fluid"           # "fluid" (rates x dt), "poisson" (lot_size x Poisson counts) or
+                             # "bernoulli" (at most one lot per order stream and step; §3/§4)
+    lot_size = 1.0           # > 0, Poisson and Bernoulli modes only
 
     [market]                 # MarketSpec; kind in impact | best_quote | acas | logit
     kind = "acas"
-    temporary_impact = 0.1   # beta
+    temporary_impact = 0.1   # beta (required when there are traders)
     intensity_decay = 1.5    # gamma in Lambda(x) = exp(-gamma x)
     max_spread = 5.0         # xi
     min_rate = 0.0           # epsilon
@@ -49,7 +50,8 @@ TOML layout (read by :func:`load_scenario`; the same nesting is accepted by
 
 Unknown keys, wrong types and out-of-range values are rejected. Conditions taken from the paper:
 ``cross_impact`` π ∈ [0, 2) (Remark 2.1(3)); ``cost_coupling`` |c| < 2 (class Υ, Remark 3.3);
-temporary impact β > 0 (Assumption 2.4 / strong convexity in Definition 3.2); admissible sets
+temporary impact β > 0 whenever there are traders (Assumption 2.4 / strong convexity in
+Definition 3.2; a market of makers only needs none); admissible sets
 ε ≤ ξ̃, ξ > 0 (§3); traders of the best-quote, ACAS and logit markets need q₀ ≠ 0 (§3 trades in
 the direction of sign(−q₀)); ACAS (§4) has exactly one trader, two makers, Λ(x) = exp(−γx) and
 the individual cost βv²; the logit shares need one offset oⁱ per maker (an empty tuple means all
@@ -69,10 +71,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 MarketKind = Literal["impact", "best_quote", "acas", "logit"]
-FlowMode = Literal["fluid", "poisson"]
+FlowMode = Literal["fluid", "poisson", "bernoulli"]
 
 MARKET_KINDS: tuple[str, ...] = ("impact", "best_quote", "acas", "logit")
-FLOW_MODES: tuple[str, ...] = ("fluid", "poisson")
+FLOW_MODES: tuple[str, ...] = ("fluid", "poisson", "bernoulli")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,14 +271,11 @@ class MarketSpec:
             "permanent_impact",
             _number(f"{p}.permanent_impact", self.permanent_impact, low=0.0),
         )
-        beta = _number(f"{p}.temporary_impact", self.temporary_impact, low=0.0)
-        if beta <= 0.0:
-            raise ValueError(
-                f"{p}.temporary_impact = {self.temporary_impact!r} is not allowed; it must be > 0 "
-                "(beta bounded away from zero: Assumption 2.4 in §2, strong convexity of the "
-                "temporary cost in Definition 3.2 for §3-§5)"
-            )
-        _set(self, "temporary_impact", beta)
+        _set(
+            self,
+            "temporary_impact",
+            _number(f"{p}.temporary_impact", self.temporary_impact, low=0.0),
+        )
         pi = _number(f"{p}.cross_impact", self.cross_impact)
         if not 0.0 <= pi < 2.0:
             raise ValueError(
@@ -463,6 +462,25 @@ class Scenario:
     def _check_mechanism(self) -> None:
         kind = self.market.kind
         nt, nm = len(self.traders), len(self.makers)
+        if nt and self.market.temporary_impact <= 0.0:
+            raise ValueError(
+                f"market.temporary_impact = {self.market.temporary_impact!r} is not allowed; it "
+                "must be > 0 when there are traders (beta bounded away from zero: Assumption 2.4 "
+                "in §2, strong convexity of the temporary cost in Definition 3.2 for §3-§5)"
+            )
+        if self.flow == "bernoulli" and kind in ("impact", "logit"):
+            why = (
+                "§2 has no quotes, and capping a trader at one lot per step would silently "
+                "truncate its schedule"
+                if kind == "impact"
+                else "§5 routes the realised market orders among the makers, so several order "
+                "streams can hit one quote side in a step"
+            )
+            raise ValueError(
+                f"flow = 'bernoulli' is not allowed for market.kind = {kind!r}: Bernoulli flow "
+                f"fills at most one lot per quote side and step, and {why}; use flow = 'fluid' "
+                "or 'poisson', or market.kind = 'best_quote'/'acas'"
+            )
         if kind == "impact":
             if nt < 1:
                 raise ValueError(

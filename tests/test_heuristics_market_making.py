@@ -3,6 +3,7 @@ inventory and γ → 0 limits, the simple spreads, factory defaults and paramete
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -201,3 +202,33 @@ def test_bad_maker_parameters_raise_errors_naming_field_value_and_range(
     )
     with pytest.raises(ValueError, match=message):
         build(scn, "maker_0")
+
+
+@pytest.mark.parametrize("lot", [0.25, 1.0, 4.0])
+def test_glft_quotes_scale_with_the_order_size(lot):
+    # Guéant (2017) §4 with order size Δ and A_Δ = A/Δ orders per unit time, written out:
+    # δᵇ = ln(1 + γΔ/k)/(γΔ) + (2q + Δ)/2·√(γσ²/(2A_ΔΔk)·(1 + γΔ/k)^{1 + k/(γΔ)})
+    gamma, k, sigma, arrival = 0.3, 1.5, 0.8, 20.0
+    q = np.array([-2.0, 0.0, 3.0])
+    a_lots, g = arrival / lot, gamma * lot
+    base = math.log(1 + g / k) / g
+    omega = math.sqrt(gamma * sigma**2 / (2 * a_lots * lot * k) * (1 + g / k) ** (1 + k / g))
+    expected = np.stack([base - (2 * q - lot) / 2 * omega, base + (2 * q + lot) / 2 * omega], -1)
+    quotes = gueant_lehalle_fernandez_tapia_quotes(q, gamma, k, sigma, arrival, lot)
+    np.testing.assert_allclose(quotes, expected, rtol=1e-13)
+    # the policy reads the scenario's lot_size by default
+    scn = policy_scenario(
+        makers=(
+            {
+                "policy": "gueant_lehalle_fernandez_tapia",
+                "params": {
+                    "risk_aversion": gamma,
+                    "intensity_decay": k,
+                    "volatility": sigma,
+                    "arrival_rate": arrival,
+                },
+            },
+        )
+    )
+    scn = dataclasses.replace(scn, lot_size=lot)
+    np.testing.assert_allclose(build(scn, "maker_0").act(maker_state(q)), expected, rtol=1e-13)

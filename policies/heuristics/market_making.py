@@ -20,6 +20,8 @@ Defaults, when a parameter is absent:
   φ·Q² = (γ/2)·Var(Q dP)/dt (Cartea, Jaimungal & Penalva 2015, ch. 10); γ = 0 when φ = 0.
 * ``arrival_rate`` A (GLFT): the time average of (noise buy + noise sell)/2 — the flow a lone
   maker quoting at the reference price would meet.
+* ``lot_size`` Δ (GLFT): the scenario's ``lot_size`` (the order size of the Poisson and Bernoulli
+  flows).
 
 Every maker policy also accepts ``min_half_spread`` (default: none) to floor both half-spreads,
 e.g. at 0 to forbid quoting through the reference price; the paper itself only bounds |δ| ≤ ξ,
@@ -65,24 +67,31 @@ def gueant_lehalle_fernandez_tapia_quotes(
     intensity_decay: float,
     volatility: float,
     arrival_rate: float,
+    lot_size: float = 1.0,
 ) -> np.ndarray:
     """Guéant, Lehalle & Fernandez-Tapia (2013), asymptotic (T → ∞) quotes, shape ``(M, 2)``.
 
-    With ω = √(σ²γ/(2kA)·(1 + γ/k)^{1 + k/γ}) (→ 0 as γ → 0, since (1 + γ/k)^{k/γ} → e):
+    Orders have size Δ = ``lot_size`` (Guéant 2017, "Optimal market making", §4 closed-form
+    approximations); q is in shares and A = ``arrival_rate`` in shares per unit time (A/Δ orders
+    per unit time at the reference price). With ω = √(σ²γ/(2kA)·(1 + γΔ/k)^{1 + k/(γΔ)}):
 
-        δᵇ ≈ (1/γ)ln(1 + γ/k) + (2q + 1)/2·ω,
-        δᵃ ≈ (1/γ)ln(1 + γ/k) − (2q − 1)/2·ω.
+        δᵇ ≈ (1/(γΔ))ln(1 + γΔ/k) + (2q + Δ)/2·ω,
+        δᵃ ≈ (1/(γΔ))ln(1 + γΔ/k) − (2q − Δ)/2·ω,
 
-    q counts orders of unit size (the paper's lots); fills arrive at rate A·exp(−kδ).
+    i.e. the unit-lot formulas in lot units (q/Δ lots, risk aversion γΔ per lot, A/Δ lots per
+    unit time). ω → 0 as γ → 0, since (1 + γΔ/k)^{k/(γΔ)} → e.
     """
-    g, k = risk_aversion, intensity_decay
+    g, k, lot = risk_aversion * lot_size, intensity_decay, lot_size
     base = _log1p_over(g, k)
-    # (1 + γ/k)^{1 + k/γ} = exp(ln(1 + γ/k) + k·(1/γ)ln(1 + γ/k))
+    # (1 + γΔ/k)^{1 + k/(γΔ)} = exp(ln(1 + γΔ/k) + k·(1/(γΔ))ln(1 + γΔ/k))
     omega = math.sqrt(
-        volatility**2 * g / (2 * k * arrival_rate) * math.exp(math.log1p(g / k) + k * base)
+        volatility**2
+        * risk_aversion
+        / (2 * k * arrival_rate)
+        * math.exp(math.log1p(g / k) + k * base)
     )
     q = np.asarray(q, dtype=float)
-    return np.stack([base - (2 * q - 1) / 2 * omega, base + (2 * q + 1) / 2 * omega], axis=-1)
+    return np.stack([base - (2 * q - lot) / 2 * omega, base + (2 * q + lot) / 2 * omega], axis=-1)
 
 
 class QuotingPolicy(Policy):
@@ -167,10 +176,12 @@ class GueantLehalleFernandezTapia(QuotingPolicy):
         volatility: float,
         arrival_rate: float,
         min_half_spread: float | None = None,
+        lot_size: float = 1.0,
     ) -> None:
         super().__init__(min_half_spread)
         self.risk_aversion, self.intensity_decay = risk_aversion, intensity_decay
         self.volatility, self.arrival_rate = volatility, arrival_rate
+        self.lot_size = lot_size
 
     def half_spreads(self, state: MarketState) -> np.ndarray:
         return gueant_lehalle_fernandez_tapia_quotes(
@@ -179,6 +190,7 @@ class GueantLehalleFernandezTapia(QuotingPolicy):
             self.intensity_decay,
             self.volatility,
             self.arrival_rate,
+            self.lot_size,
         )
 
 
@@ -282,8 +294,16 @@ def _avellaneda_stoikov(context: PolicyContext) -> AvellanedaStoikov:
 
 @register_policy("maker", "gueant_lehalle_fernandez_tapia")
 def _glft(context: PolicyContext) -> GueantLehalleFernandezTapia:
-    """params: as ``avellaneda_stoikov`` plus ``arrival_rate`` A > 0 (default mean noise rate)."""
-    keys = ("risk_aversion", "intensity_decay", "volatility", "arrival_rate", *_QUOTING_KEYS)
+    """params: as ``avellaneda_stoikov`` plus ``arrival_rate`` A > 0 (default mean noise rate)
+    and ``lot_size`` Δ > 0 (default the scenario's ``lot_size``)."""
+    keys = (
+        "risk_aversion",
+        "intensity_decay",
+        "volatility",
+        "arrival_rate",
+        "lot_size",
+        *_QUOTING_KEYS,
+    )
     check_keys(context, keys)
     sigma = _volatility(context)
     arrival = param(
@@ -300,4 +320,11 @@ def _glft(context: PolicyContext) -> GueantLehalleFernandezTapia:
         sigma,
         arrival,
         _min_half_spread(context),
+        param(
+            context,
+            "lot_size",
+            context.scenario.lot_size,
+            default_from="lot_size",
+            **_POSITIVE,
+        ),
     )

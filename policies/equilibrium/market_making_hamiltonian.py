@@ -476,9 +476,10 @@ def forward_drift(
         a_hat = a + (v @ market.buyer.astype(float))[..., None]
         b_hat = b - (v @ (~market.buyer).astype(float))[..., None]
     else:
-        v = ye
         a_hat, b_hat = a, b
     dqm = -a_hat * lam_a + b_hat * lam_b
+    if not nt:  # makers only: no rates, shaped like the makers' drift (coefficients broadcast)
+        v = np.zeros(dqm.shape[:-1] + (0,))
     dq = np.concatenate([v, dqm], axis=-1)
     pay = None
     if payoff:

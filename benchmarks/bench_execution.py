@@ -10,24 +10,18 @@ Prints one table, all rows measured in the same run (the machine is shared, timi
   geometrically until the next size would exceed the 60 s budget, with the structured solver on
   the same N side by side.
 
-Run: ``/work/venv/bin/python benchmarks/bench_execution.py``. BLAS is pinned to one thread
-(``OPENBLAS_NUM_THREADS``, overridable) because oversubscribed threads on a shared 2-core
-machine make small matrix products 10–40× slower.
+Run: ``/work/venv/bin/python benchmarks/bench_execution.py`` in the default environment: the
+solver itself limits BLAS to one thread around its small dense work
+(:mod:`policies.equilibrium.blas`), so no ``OPENBLAS_NUM_THREADS`` is needed (or set here).
 """
 
 from __future__ import annotations
 
-import os
+import time
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
+import numpy as np
 
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from policies.equilibrium.execution import ExecutionGame  # noqa: E402
+from policies.equilibrium.execution import ExecutionGame
 
 DENSE_BUDGET = 60.0
 MARKET = dict(

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from policies.base import MarketState, Policy
+from policies.equilibrium.blas import single_threaded
 from policies.equilibrium.coefficients import CoefficientValue, Profile, check_on_grid
 from policies.equilibrium.execution_propagator import solve_structured_exponential
 from policies.equilibrium.execution_riccati import (
@@ -229,6 +230,7 @@ class ExecutionGame:
             "cross_impact_is_paper": co.cross_impact == 1.0,
         }
 
+    @single_threaded
     def solve(
         self,
         method: Literal["structured", "dense"] = "structured",

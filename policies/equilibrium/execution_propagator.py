@@ -16,6 +16,7 @@ import numpy as np
 from scipy.linalg import LinAlgWarning, expm, lu_factor, lu_solve
 from scipy.optimize import brentq
 
+from policies.equilibrium.blas import single_threaded
 from policies.equilibrium.execution_riccati import (
     ImpactCoefficients,
     RiccatiBlowUpError,
@@ -71,10 +72,38 @@ class _Segment:
     def propagators(self, tau: float) -> tuple[np.ndarray, np.ndarray]:
         """exp(τ𝓗) (aggregate, (2K+1)²) and exp(τ h_d) (within-class, (K, 2, 2)), unscaled."""
         p = expm(tau * self.h_hat) * (self.scale[:, None] / self.scale[None, :])
-        pd = expm(tau * self.hd_hat)
+        pd = expm_2x2(tau * self.hd_hat)
         pd[:, 0, 1] *= self.sigma_d
         pd[:, 1, 0] /= self.sigma_d
         return p, pd
+
+
+def expm_2x2(a: np.ndarray) -> np.ndarray:
+    """exp of a batch of real 2×2 matrices ``(..., 2, 2)`` in closed form (no BLAS, no Padé).
+
+    With μ = tr/2 and d² = ((a₁₁ − a₂₂)/2)² + a₁₂a₂₁ (eigenvalues μ ± d):
+    ``exp(A) = e^μ [cosh(d) I + sinh(d)/d (A − μI)]``; d² < 0 gives cos and sin of |d|.
+    Cancellation between the two terms is bounded by e^{2|d|} (|d| ≤ θ on the propagator's
+    sub-steps).
+    """
+    a = np.asarray(a, dtype=float)
+    mu = 0.5 * (a[..., 0, 0] + a[..., 1, 1])
+    half = 0.5 * (a[..., 0, 0] - a[..., 1, 1])
+    d2 = half * half + a[..., 0, 1] * a[..., 1, 0]
+    d = np.sqrt(np.abs(d2))
+    small = d < 1e-4  # series: sinh(d)/d = 1 + d²/6 + d⁴/120, cosh(d) = 1 + d²/2 + d⁴/24
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ch = np.where(d2 >= 0, np.cosh(d), np.cos(d))
+        sh = np.where(d2 >= 0, np.sinh(d), np.sin(d)) / d
+    ch = np.where(small, 1 + d2 / 2 + d2 * d2 / 24, ch)
+    sh = np.where(small, 1 + d2 / 6 + d2 * d2 / 120, sh)
+    e = np.exp(mu)
+    out = np.empty(a.shape)
+    out[..., 0, 0] = e * (ch + sh * half)
+    out[..., 1, 1] = e * (ch - sh * half)
+    out[..., 0, 1] = e * sh * a[..., 0, 1]
+    out[..., 1, 0] = e * sh * a[..., 1, 0]
+    return out
 
 
 def _decoupling(p, pd, r, m, z, k):
@@ -132,6 +161,7 @@ def _blow_up_time(seg: _Segment, j: int, r, m, z, k) -> float:
     return float(seg.nodes[j])
 
 
+@single_threaded
 def solve_structured_exponential(
     co: ImpactCoefficients,
     cl: TraderClasses,
@@ -252,6 +282,7 @@ class _SegmentLookup:
         j = int(np.clip(np.searchsorted(seg.nodes, t, side="right") - 1, 0, len(seg.nodes) - 2))
         return seg, j
 
+    @single_threaded
     def field(self, t: float):
         if self._field_cache is not None and self._field_cache[0] == t:
             return self._field_cache[1]
@@ -265,6 +296,7 @@ class _SegmentLookup:
         self._field_cache = (t, out)
         return out
 
+    @single_threaded
     def path(self, t: float):
         if self._path_cache is not None and self._path_cache[0] == t:
             return self._path_cache[1]

@@ -51,6 +51,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy.integrate import solve_ivp
 
 from policies.equilibrium.coefficients import Coefficient
@@ -121,7 +122,8 @@ class TraderClasses:
 
     @classmethod
     def detect(cls, running_penalty: np.ndarray, terminal_penalty: np.ndarray) -> TraderClasses:
-        """Group equal (φ, A) pairs: one lexicographic sort, O(N log N) (O(N) if homogeneous)."""
+        """Group equal (φ, A) pairs in O(N): hash factorisation (classes ordered by (φ, A)),
+        then a radix sort of the small class labels for the contiguous order."""
         phi = np.asarray(running_penalty, dtype=float)
         a = np.asarray(terminal_penalty, dtype=float)
         n = len(phi)
@@ -135,14 +137,23 @@ class TraderClasses:
                 order,
                 np.zeros(1, dtype=np.intp),
             )
-        order = np.lexsort((a, phi))
-        ps, as_ = phi[order], a[order]
-        new = np.concatenate([[True], (ps[1:] != ps[:-1]) | (as_[1:] != as_[:-1])])
-        starts = np.flatnonzero(new)
-        labels = np.empty(n, dtype=np.intp)
-        labels[order] = np.cumsum(new) - 1
-        sizes = np.diff(np.append(starts, n)).astype(float)
-        return cls(labels, sizes, ps[starts].copy(), as_[starts].copy(), order, starts)
+        phi_codes, phi_values = pd.factorize(phi, sort=True)
+        a_codes, a_values = pd.factorize(a, sort=True)
+        pair_codes, pairs = pd.factorize(phi_codes * len(a_values) + a_codes, sort=True)
+        labels = pair_codes.astype(np.intp)
+        k = len(pairs)
+        sizes = np.bincount(labels, minlength=k)
+        small = labels.astype(np.uint16) if k <= np.iinfo(np.uint16).max else labels
+        order = np.argsort(small, kind="stable")  # radix sort for 16-bit labels
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+        return cls(
+            labels,
+            sizes.astype(float),
+            np.asarray(phi_values)[pairs // len(a_values)],
+            np.asarray(a_values)[pairs % len(a_values)],
+            order,
+            starts,
+        )
 
     @classmethod
     def singletons(cls, running_penalty: np.ndarray, terminal_penalty: np.ndarray) -> TraderClasses:

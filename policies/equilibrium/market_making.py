@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from policies.base import MarketState, Policy
+from policies.equilibrium.blas import single_threaded
 from policies.equilibrium.coefficients import CoefficientValue, Profile, check_on_grid
 from policies.equilibrium.market_making_bvp import (
     Grid,
@@ -348,6 +349,7 @@ class MarketMakingGame:
         return self._pieces * max(1, math.ceil(50 / self._pieces))
 
     # ----------------------------------------------------------------- solve
+    @single_threaded
     def solve(
         self, steps: int | None = None, method: Method = "auto", decoupling: str = "radon"
     ) -> MarketMakingSolution:
@@ -601,6 +603,7 @@ class MarketMakingSolution:
         w = float(np.clip((t - tt[j]) / (tt[j + 1] - tt[j]), 0.0, 1.0))
         return (1 - w) * arr[j] + w * arr[j + 1]
 
+    @single_threaded
     def adjoint_at(
         self,
         t: float,

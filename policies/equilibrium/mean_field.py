@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy.integrate import cumulative_simpson
 
+from policies.equilibrium.blas import single_threaded
 from policies.equilibrium.coefficients import Profile
 from policies.equilibrium.market_making import MarketMakingGame, MarketMakingSolution
 
@@ -182,6 +183,7 @@ class MeanFieldGame:
             max_rate=self.max_rate,
         )
 
+    @single_threaded
     def solve(self, steps: int | None = None) -> MeanFieldSolution:
         """Solve the representative ACAS game, then (36) for the population."""
         acas = self.representative_game().solve(steps=steps)

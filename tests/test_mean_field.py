@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import stats
-from scipy.integrate import solve_ivp
+from scipy.integrate import quad, solve_ivp
 
 from policies.equilibrium.market_making_nash import (
     DiscreteBestQuoteGame,
@@ -14,7 +14,11 @@ from policies.equilibrium.market_making_nash import (
     market_making_nash_gap,
     trader_best_response,
 )
-from policies.equilibrium.mean_field import MeanFieldGame, riccati_closed_form
+from policies.equilibrium.mean_field import (
+    MeanFieldGame,
+    inverse_square_integral,
+    riccati_closed_form,
+)
 
 BETA, GAMMA, A, T = 0.5, 2.0, 1.0, 1.0
 
@@ -96,9 +100,8 @@ def test_feedback_rate_along_the_path_is_the_open_loop_rate(solution, population
 
 
 def test_representative_of_36_reproduces_the_acas_trader(solution):
-    # (36) at q̄₀ vs the ACAS solver's v̂¹ᵉ: Simpson vs RK4 on 200 steps, both O(h⁴); observed
-    # 6e-8 (φ = 0 and 0.3). The bound was 1e-4 (1500× the observed value, loose enough to pass
-    # a first-order scheme); 1e-6 keeps a 15× margin.
+    # (36) at q̄₀ vs the ACAS solver's v̂¹ᵉ on 200 steps: observed 2e-13 (φ = 0, closed form)
+    # and 5e-9 (φ = 0.3: the ACAS path's own error plus O(φh⁴) quadrature); 1e-6 is loose.
     assert solution.representative_mismatch < 1e-6
     assert solution.values()["trader_0"] == pytest.approx(solution.acas.value["trader_0"], rel=1e-6)
 
@@ -108,7 +111,7 @@ def test_ansatz_32_population_average_rate_is_the_representative_rate(solution, 
     assert check["within"].all()
     # stronger than the 4·sd/√N LLN band (≈ 0.04 here): the rates (34) are affine in q₀ and q̄₀
     # is this very sample's mean, so the sample-average rate is the representative's up to the
-    # (36)-vs-RK4 mismatch (observed 6e-8)
+    # (36)-vs-solver mismatch (observed 5e-9)
     assert np.max(np.abs(check["difference"])) < 1e-6
     # the LLN error is real: a small sample misses by more than the large one
     small = solution.average_rate_check(population[:20])
@@ -124,7 +127,7 @@ def test_mean_field_rates_are_individual_best_responses_on_the_engine_grid(solut
         # the continuous optimum sampled at t_k vs the exact discrete optimum: O(dt) apart
         # (observed 3.5·dt for φ = 0.3, n = 100..400). For φ = 0, m_t is constant and both
         # optima are the same constant rate: only the (36)-vs-RK4 mismatch remains (observed
-        # 6e-8), so 5·dt = 0.025 would be vacuous there; bound it by 1e-6 instead.
+        # ≤ 5e-9), so 5·dt = 0.025 would be vacuous there; bound it by 1e-6 instead.
         tol = 5 * market.dt if solution.game.phi > 0 else 1e-6
         assert np.max(np.abs(br.schedule - rates[i])) < tol
 
@@ -244,3 +247,25 @@ def test_max_rate_bound_flags_the_largest_orders(population):
     assert np.all(sol.rate_from_initial(0.0, big["q0"].to_numpy()) > 7.0)
     ok = q[(q - sol.game.mean_inventory >= lower) & (q - sol.game.mean_inventory <= 0)]
     assert np.all(sol.rate_from_initial(sol.time[:, None], ok[None, :]) <= 7.0 + 1e-9)
+
+
+def test_phi_zero_individual_rates_are_exactly_constant_on_the_default_grid(population):
+    # φ = 0: Y, the best ask m and every trader's rate are constant (Prop. 4.5's proof); (36) is
+    # evaluated in closed form (B by parts, ∫1/Φ² exactly), so no quadrature error remains
+    sol = game(population, phi=0.0).solve()
+    rates = sol.rate_from_initial(sol.time[:, None], population[None, :50])
+    assert np.max(np.ptp(rates, axis=0)) < 1e-12
+    assert sol.representative_mismatch < 1e-11
+    assert sol.values()["trader_0"] == pytest.approx(sol.acas.value["trader_0"], rel=1e-13)
+
+
+def test_inverse_square_integral_matches_quadrature():
+    for phi in (0.0, 0.3, 4.0):
+        t = np.array([0.0, 0.2, 0.7, 1.0])
+        exact = inverse_square_integral(t, T, BETA, phi, A)
+
+        def inv_sq(s, phi=phi):
+            return 1.0 / riccati_closed_form(np.array(s), T, BETA, phi, A)[1] ** 2
+
+        want = [quad(inv_sq, 0.0, x, epsabs=1e-14, epsrel=1e-13)[0] for x in t]
+        np.testing.assert_allclose(exact, want, rtol=1e-12, atol=1e-15)

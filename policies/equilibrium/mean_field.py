@@ -14,7 +14,12 @@ Closed forms (β, φ constant). With ``ω = √(φ/β)``, ``τ = T − t`` and
 ``V(τ) = cosh ωτ + (A/(βω)) sinh ωτ`` (Radon's lemma: ``A = 2βV'/V``)::
 
     A_t = −2β·V_τ(τ)/V(τ),   Φ_t := exp ∫₀ᵗ A/(2β) = V(T − t)/V(T),
-    B_t = −(1/Φ_t) ∫ₜᵀ Φ'_s m_s ds        (a weighted average of the future best asks).
+    B_t = −(1/Φ_t) ∫ₜᵀ Φ'_s m_s ds        (a weighted average of the future best asks)
+        = m_t − (Φ_T m_T − ∫ₜᵀ 2φ Φ_s Q̂¹ᵐ_s ds)/Φ_t    (by parts: m' = Ŷ¹ᵐ' = 2φQ̂¹ᵐ),
+
+and Q̄ needs ∫ 1/Φ², also in closed form (:func:`inverse_square_integral`): with φ = 0 no
+quadrature is left and every trader's rate is exactly constant; with φ > 0 only integrals
+carrying a factor φ are taken by Simpson's rule.
 
 For φ = 0: ``A_t = −2A/(1 + (A/β)(T − t))`` and Yʲ is constant in t, ``Yʲ = A₀qʲ₀ + B₀``
 (the paper's proof of Proposition 4.5 uses φ = 0; with φ > 0 the same linear structure holds, Y is
@@ -74,6 +79,28 @@ def riccati_closed_form(
     a = -2.0 * beta * v_tau / v(tau)
     phi_t = v(tau) / v(np.asarray(horizon, dtype=float))
     return a, phi_t
+
+
+def inverse_square_integral(
+    t: Any, horizon: float, beta: float, running_penalty: float, terminal_penalty: float
+) -> np.ndarray:
+    """``∫₀ᵗ ds/Φ_s²`` in closed form, Φ of :func:`riccati_closed_form`.
+
+    ``Φ_s = V(T − s)/V(T)`` with ``V'' = ω²V``; ``U(τ) = τ·shc(ωτ)`` (sinh(ωτ)/ω) solves the same
+    equation with Wronskian ``VU' − V'U = 1``, so ``(U/V)' = 1/V²`` and
+    ``∫₀ᵗ ds/Φ_s² = V(T)²·[U(T)/V(T) − U(T − t)/V(T − t)]``.
+    """
+    om = math.sqrt(running_penalty / beta)
+    c = terminal_penalty / beta
+
+    def ratio(tau: np.ndarray) -> np.ndarray:
+        u = tau * _shc(om * tau)
+        return u / (np.cosh(om * tau) + c * u)
+
+    horizon_ = np.asarray(horizon, dtype=float)
+    v_big = np.cosh(om * horizon_) + c * horizon_ * _shc(om * horizon_)
+    tau = horizon - np.asarray(t, dtype=float)
+    return v_big**2 * (ratio(horizon_) - ratio(tau))
 
 
 def _cumulative_integral(y: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -225,9 +252,18 @@ class MeanFieldSolution:
         m = np.asarray(acas.ask, dtype=float).min(axis=1)
         a, phi = riccati_closed_form(t, game.horizon, beta, game.phi, game.terminal)
         dphi = a * phi / (2 * beta)
-        b = -_cumulative_integral_from_end(dphi * m, t) / phi
-        # Q̄' = (A Q̄ + B − m)/(2β): Q̄ = Φ[q̄₀ + ∫ (B − m)/(2βΦ)]
-        qbar = phi * (game.mean_inventory + _cumulative_integral((b - m) / (2 * beta * phi), t))
+        # B_t = −(1/Φ_t)∫ₜᵀ Φ'm ds, by parts with m' = Ŷ¹ᵐ' = 2φQ̂¹ᵐ (the best maker's
+        # adjoint equation (14)): B = m − (Φ_T m_T − I)/Φ, I_t = ∫ₜᵀ 2φΦQ̂¹ᵐ ds (0 when φ = 0)
+        best = np.argmin(acas.ask, axis=1)
+        q_best = acas.inventory[np.arange(t.size), 1 + best]
+        i_t = _cumulative_integral_from_end(2 * game.phi * phi * q_best, t)
+        end = phi[-1] * m[-1]
+        b = m - (end - i_t) / phi
+        # Q̄' = (A Q̄ + B − m)/(2β): Q̄ = Φ[q̄₀ + ∫₀ᵗ (B − m)/(2βΦ)] with (B − m)/Φ =
+        # −(Φ_T m_T − I)/Φ²; ∫ 1/Φ² in closed form, so φ = 0 leaves no quadrature at all
+        inv_sq = inverse_square_integral(t, game.horizon, beta, game.phi, game.terminal)
+        drift = -end * inv_sq + _cumulative_integral(i_t / phi**2, t)
+        qbar = phi * (game.mean_inventory + drift / (2 * beta))
         vbar = (a * qbar + b - m) / (2 * beta)
         self._c = _Coefficients(t, m, a, b, phi, dphi, vbar, qbar)
 

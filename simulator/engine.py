@@ -26,10 +26,13 @@ of the continuous game for such controls):
 
 Poisson mode: every volume is lot_size × Poisson(intensity·dt/lot_size) with the fluid
 intensities (traders |v|, noise a and b, best-quote makers ã·Λ and b̃·Λ); in the logit market the
-realised market orders are split among the makers multinomially with probabilities ζ, so volume
-is conserved order by order. Temporary costs and quotes are those of the fluid step at the chosen
-rates; state (inventories, I, ϖ) moves with the realised volumes. In §2 the permanent impact of
-a step is that of its *realised* volumes, and fills pay the step-average price
+market orders of each source (a trader, noise buys, noise sells) are split among the makers
+with probabilities ζ, drawn as independent Poisson(intensity·ζʲ) counts per maker (Poisson
+splitting: the same law as a Poisson total split multinomially), so volume is conserved order by
+order. Each count inverts one uniform of its path's stream (path-keyed randomness). Temporary
+costs and quotes are those of the fluid step at the chosen rates; state (inventories, I, ϖ)
+moves with the realised volumes. In §2 the permanent impact of a step is that of its *realised*
+volumes, and fills pay the step-average price
 P_k + I_k + ϖ_k + ½(Δ_k + ω_k) with the realised Δ_k, ω_k: a trader's own lots move the price it
 pays within the step, so its expected cash differs from the fluid one by −½·(α/N)·lot·|v|·dt per
 step (and its mark S_T·Q_T by the matching +(α/N)·lot·|v|·dt), a discreteness cost of order lot
@@ -106,15 +109,15 @@ class Market:
         self._sum = np.empty(paths)  # scratch for sums over several traders
 
     # -- helpers ---------------------------------------------------------------------------------
-    def _discrete_volumes(self, intensities: np.ndarray) -> np.ndarray:
+    def _discrete_volumes(self, step: int, intensities: np.ndarray) -> np.ndarray:
         """lot × Poisson(intensity·dt/lot), or lot × Bernoulli(min(1, intensity·dt/lot)), row by
         row (intensities ``(k, M)``, in place)."""
         intensities *= self.dt / self.lot
         if self.flow == "poisson":
-            self.random.poisson(intensities, out=intensities)
+            self.random.poisson(step, intensities, out=intensities)
         else:
             np.minimum(intensities, 1.0, out=intensities)
-            self.random.bernoulli(intensities, out=intensities)
+            self.random.bernoulli(step, intensities, out=intensities)
         intensities *= self.lot
         return intensities
 
@@ -130,9 +133,9 @@ class Market:
         buf[self.nt + 1] = ns
         return buf
 
-    def _draw(self, buf: np.ndarray) -> None:
+    def _draw(self, step: int, buf: np.ndarray) -> None:
         """Discrete modes: turn ``buf`` (intensities) into volumes; set trader and noise volumes."""
-        self._discrete_volumes(buf)
+        self._discrete_volumes(step, buf)
         np.copysign(buf[: self.nt], self.rates, out=self._vol)
         self.noise_buy[:] = buf[self.nt]
         self.noise_sell[:] = buf[self.nt + 1]
@@ -144,10 +147,10 @@ class Market:
         np.multiply(nb, dt, out=self.noise_buy)
         np.multiply(ns, dt, out=self.noise_sell)
 
-    def _volumes(self, nb: np.ndarray, ns: np.ndarray) -> None:
+    def _volumes(self, step: int, nb: np.ndarray, ns: np.ndarray) -> None:
         """Trader and noise volumes of the step (fluid or discrete)."""
         if self.discrete:
-            self._draw(self._intensities(nb, ns))
+            self._draw(step, self._intensities(nb, ns))
         else:
             self._fluid_volumes(nb, ns)
 
@@ -205,7 +208,7 @@ class ImpactMarket(Market):
         self._pi = m.cross_impact
 
     def clear(self, step: int, price: np.ndarray, nb: np.ndarray, ns: np.ndarray) -> None:
-        self._volumes(nb, ns)
+        self._volumes(step, nb, ns)
         vol, nt = self._vol, self.nt
         delta = vol.sum(axis=0)
         delta *= self._alpha_n  # Δ_k
@@ -363,7 +366,7 @@ class BestQuoteMarket(Market):
         mk = buf[nt + 2 :].reshape(nm, 2, self.paths)
         mk[:, 0] = sold
         mk[:, 1] = bought
-        self._draw(buf)  # maker rows become lot × Poisson or Bernoulli counts
+        self._draw(step, buf)  # maker rows become lot × Poisson or Bernoulli counts
         sold[...] = mk[:, 0]
         bought[...] = mk[:, 1]
 
@@ -440,6 +443,12 @@ class LogitMarket(BestQuoteMarket):
         self._eps_sqdt = m.inventory_noise * math.sqrt(self.dt)
         if self._eps_sqdt:
             self.diffusion = np.zeros((self.nt + self.nm, paths))
+        # Poisson splitting: the side of the book each order source hits (0 asks, 1 bids)
+        nt = self.nt
+        self._source_side = np.array([0 if q else 1 for q in self._buyers[:, 0]] + [0, 1])
+        self._ask_sources = [*self._buyer_rows, nt]
+        self._bid_sources = [*self._seller_rows, nt + 1]
+        self._split: np.ndarray | None = None
 
     def _compute_shares(self) -> np.ndarray:
         z = self._shares
@@ -471,10 +480,14 @@ class LogitMarket(BestQuoteMarket):
         return shares
 
     def _maker_volumes(self, step: int, nb: np.ndarray, ns: np.ndarray) -> None:
-        nt, nm = self.nt, self.nm
+        nt = self.nt
         shares = self._compute_shares()
-        self._volumes(nb, ns)
-        # realised ã·dt and b̃·dt: noise + traders of the matching side
+        self._diffuse(step)
+        if self.discrete:  # Poisson (the scenario rejects Bernoulli flow here)
+            self._split_volumes(step, nb, ns, shares)
+            return
+        self._fluid_volumes(nb, ns)
+        # ã·dt and b̃·dt: noise + traders of the matching side
         vol = self._vol
         bought = self._row_sum(vol, self._buyer_rows)
         asks = (
@@ -486,19 +499,31 @@ class LogitMarket(BestQuoteMarket):
             if sold is None
             else np.subtract(self.noise_sell, sold, out=self._b_tilde)
         )
-        if self.discrete:  # Poisson (the scenario rejects Bernoulli flow here)
-            counts = np.stack([asks, bids]) / self.lot
-            np.rint(counts, out=counts)
-            split = np.empty((2, nm, self.paths))
-            self.random.multinomial(counts, np.moveaxis(shares, 1, 0), out=split)
-            split *= self.lot
-            self.sell[nt:] = split[0]
-            self.buy[nt:] = split[1]
-        else:
-            np.multiply(shares[:, 0], asks, out=self.sell[nt:])
-            np.multiply(shares[:, 1], bids, out=self.buy[nt:])
+        np.multiply(shares[:, 0], asks, out=self.sell[nt:])
+        np.multiply(shares[:, 1], bids, out=self.buy[nt:])
+
+    def _split_volumes(self, step: int, nb: np.ndarray, ns: np.ndarray, shares: np.ndarray) -> None:
+        """Poisson mode: source s (each trader, noise buys, noise sells) sends lot × Poisson(
+        intensityₛ·ζʲ·dt/lot) orders to maker j, ζ of the side s hits (asks for buyers and noise
+        buys). A source's volume is the sum over makers; a maker's the sum over sources."""
+        nt = self.nt
+        rates = self._intensities(nb, ns)  # (nt + 2, M): |v|, a, b
+        split = self._split
+        if split is None:
+            split = self._split = np.empty((nt + 2, self.nm, self.paths))
+        np.multiply(rates[:, None, :], shares[:, self._source_side].swapaxes(0, 1), out=split)
+        self._discrete_volumes(step, split.reshape(-1, self.paths))
+        volumes = split.sum(axis=1)
+        np.copysign(volumes[:nt], self.rates, out=self._vol)
+        self.noise_buy[:] = volumes[nt]
+        self.noise_sell[:] = volumes[nt + 1]
+        split[self._ask_sources].sum(axis=0, out=self.sell[nt:])
+        split[self._bid_sources].sum(axis=0, out=self.buy[nt:])
+
+    def _diffuse(self, step: int) -> None:
+        """ε·ΔW on the strategic inventories (§5), if ε > 0."""
         if self.diffusion is not None:
-            z = self.random.normal(INVENTORY, step, width=nt + nm)
+            z = self.random.normal(INVENTORY, step, width=self.diffusion.shape[0])
             np.multiply(z, self._eps_sqdt, out=self.diffusion)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from policies.base import Policy
 from policies.registry import PolicyContext, build_policy
 from simulator.model import MarketModel, Recorder
-from simulator.processes import BLOCK, NoiseRates
+from simulator.processes import NoiseRates
 from simulator.result import AgentPath, SimulationResult
 from simulator.scenario import Scenario
 
@@ -61,8 +61,8 @@ def simulate(
     ``record``: True keeps every path's trajectories, False only the terminal quantities
     (``running_cost``, ``terminal_cost``, ``objective``; for millions of paths), an int R keeps
     the trajectories of the first R paths. ``chunk_paths``: simulate at most this many paths at a
-    time (a multiple of ``BLOCK`` = 1024); results are bit-identical to the one-piece run because
-    randomness is keyed by path blocks. ``policies``: agent name → ready :class:`Policy`,
+    time; results are bit-identical to the one-piece run because path i's random numbers depend
+    only on (seed, i). ``policies``: agent name → ready :class:`Policy`,
     replacing the scenario's policy for that agent (all others are built from the registry).
     ``progress(done, total)`` is called after every step (``total`` = chunks × steps).
     """
@@ -81,16 +81,8 @@ def simulate(
     else:
         raise ValueError(f"record = {record!r} must be True, False or a number of paths >= 0")
     chunk = paths if chunk_paths is None else chunk_paths
-    if (
-        isinstance(chunk, bool)
-        or not isinstance(chunk, int | np.integer)
-        or chunk < 1
-        or (chunk < paths and chunk % BLOCK)
-    ):
-        raise ValueError(
-            f"chunk_paths = {chunk_paths!r} must be a positive multiple of {BLOCK} "
-            "(random numbers are keyed by blocks of that many paths)"
-        )
+    if isinstance(chunk, bool) or not isinstance(chunk, int | np.integer) or chunk < 1:
+        raise ValueError(f"chunk_paths = {chunk_paths!r} must be a positive integer")
     built = build_policies(scenario, policies)
     noise_active = NoiseRates(scenario.noise, 1, scenario.steps, scenario.dt).active
     recorder = Recorder(scenario, paths, recorded, noise_active)

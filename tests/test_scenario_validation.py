@@ -215,8 +215,8 @@ def test_direct_construction_validates_too():
 
 def test_simulate_arguments_are_validated():
     sc = Scenario.from_dict(VALID)
-    with pytest.raises(ValueError, match="chunk_paths = 1000 must be a positive multiple of 1024"):
-        simulate(sc, paths=3000, chunk_paths=1000)
+    with pytest.raises(ValueError, match="chunk_paths = 0 must be a positive integer"):
+        simulate(sc, paths=3000, chunk_paths=0)
     with pytest.raises(ValueError, match="record = -1"):
         simulate(sc, paths=10, record=-1)
     with pytest.raises(ValueError, match="paths = 0"):

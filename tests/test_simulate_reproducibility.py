@@ -1,4 +1,5 @@
-"""Randomness is keyed by path blocks: same seed → same arrays; chunking changes nothing."""
+"""Randomness is keyed by path: same seed → same arrays; path i's numbers depend only on
+(seed, i), so neither the number of paths nor the chunking changes them."""
 
 from __future__ import annotations
 
@@ -84,12 +85,18 @@ def test_same_seed_same_arrays_other_seed_other_arrays():
     assert not np.array_equal(r1.agent("maker_0").sell_volume, r3.agent("maker_0").sell_volume)
 
 
-def test_fluid_paths_do_not_depend_on_how_many_paths_are_simulated():
-    sc = _scenarios()["logit_fluid"]
-    small = simulate(sc, paths=100, seed=4)
-    large = simulate(sc, paths=BLOCK + 50, seed=4)
-    for key, value in _all_arrays(small).items():
-        np.testing.assert_array_equal(value, _all_arrays(large)[key][..., :100], err_msg=key)
+@pytest.mark.parametrize("name", list(_scenarios()))
+def test_path_draws_depend_only_on_seed_and_path_index(name):
+    """The first 1000 paths of a 1000-path run are those of a 2048-path run and of runs split
+    into chunks of other sizes (chunks starting inside a block, a partial last block)."""
+    sc = _scenarios()[name]
+    small = _all_arrays(simulate(sc, paths=1000, seed=4))
+    for paths, chunk in ((1000, 300), (2 * BLOCK, None), (2 * BLOCK, 700), (1500, 1001)):
+        other = _all_arrays(simulate(sc, paths=paths, seed=4, chunk_paths=chunk))
+        for key, value in small.items():
+            np.testing.assert_array_equal(
+                value, other[key][..., :1000], err_msg=f"{key} ({paths} paths, chunks {chunk})"
+            )
 
 
 def test_record_false_keeps_identical_terminal_objectives():

@@ -58,6 +58,7 @@ def _scenarios():
         "logit_poisson": logit,
         "impact_poisson": impact,
         "best_quote_poisson": best,
+        "best_quote_bernoulli": dataclasses.replace(best, flow="bernoulli"),
         "logit_fluid": dataclasses.replace(logit, flow="fluid"),
     }
 

@@ -7,7 +7,10 @@ Step k (t_k = k·dt), in this order:
 3. traders choose rates: ``policy.act(state)`` (they see ``best_ask`` / ``best_bid``);
 4. the engine (:mod:`simulator.engine`) computes flows, fills and prices;
 5. accounting: each agent settles its fills (cash, inventory, running penalty);
-6. P and L advance to t_{k+1}; the recorder keeps the step's actions and the new state.
+6. P and L advance to t_{k+1}; the recorder keeps the step's actions and the new state;
+7. the guard: the first NaN or ±inf among the actions, the books, P and the noise rates stops
+   the run with :class:`NonFiniteStateError` naming the agent, the quantity and the step (no
+   non-finite number ever reaches a result).
 
 Randomness comes from :class:`~simulator.processes.PathRandom` (keyed by path blocks), not from
 Mesa's ``model.rng``, so that chunked runs reproduce one-piece runs bit for bit.
@@ -26,6 +29,10 @@ from policies.base import MarketState, Policy
 from simulator.engine import Market, make_market
 from simulator.processes import NoiseRates, PathRandom, ReferencePrice
 from simulator.scenario import Scenario
+
+
+class NonFiniteStateError(ValueError):
+    """A simulated quantity became NaN or ±inf: the run stops at the first such step."""
 
 
 class Recorder:
@@ -151,6 +158,11 @@ class MarketModel(mesa.Model):
             self._rec = (slice(lo, hi), slice(0, hi - lo)) if hi > lo else None
         else:
             self._rec = None
+        self.start = start
+        # the live buffers the step guard sums (all updated in place, run long)
+        b = self.books
+        self._guarded = [m.rates, m.quotes, b.inventory, b.cash, b.running]
+        self._guarded += [values for _, _, values in self._market_watch()]
         self._state_plan, self._step_plan = self._recording_plan()
         self._record_state(0)
 
@@ -188,6 +200,7 @@ class MarketModel(mesa.Model):
             m.post_quotes()
         for agent in self._traders:
             m.rates[agent.row] = agent.decide()
+        self._check_finite(k, (m.quotes, m.rates), self._watched_actions)
         m.clear(k, self.price.value, self.noise.buy, self.noise.sell)
         dt = self.dt
         for settle, bought, sold, cash, diffusion in self._settlements:
@@ -197,8 +210,63 @@ class MarketModel(mesa.Model):
         self._record_step(k)
         self.price.advance(self.random_paths, k)
         self.noise.advance(self.random_paths, k)
+        self._check_finite(k, self._guarded, self._watched)
         self.k = k + 1
         self._record_state(self.k)
+
+    def _watched_actions(self) -> list[tuple[str, str, np.ndarray]]:
+        """(agent, quantity, values) of the step's actions, makers then traders."""
+        m = self.market
+        out = []
+        for a in self._makers:
+            out += [(a.name, "ask half-spread δᵃ", m.quotes[a.row - m.nt, 0])]
+            out += [(a.name, "bid half-spread δᵇ", m.quotes[a.row - m.nt, 1])]
+        return out + [(a.name, "rate v", m.rates[a.row]) for a in self._traders]
+
+    def _watched(self) -> list[tuple[str, str, np.ndarray]]:
+        """(agent, quantity, values) of everything the step guard watches, in step order."""
+        out = self._watched_actions()
+        for a in self._accounts():
+            out += [(a.name, "inventory Q", a.inventory), (a.name, "cash X", a.cash)]
+            out += [(a.name, "running cost ∫φQ²dt", a.running_cost)]
+        return out + self._market_watch()
+
+    def _market_watch(self) -> list[tuple[str, str, np.ndarray]]:
+        """The watched quantities outside the agents' books: noise rates, P, L, §2 impact."""
+        m, n = self.market, self.noise
+        out = [("noise", "buy rate", n.buy), ("noise", "sell rate", n.sell)]
+        out += [("market", "reference price P", self.price.value)]
+        if n.level is not None:
+            out += [("market", "noise factor L", n.level)]
+        if hasattr(m, "impact"):
+            out += [
+                ("market", "permanent impact I", m.impact),
+                ("market", "noise drift ϖ", m.noise_drift),
+            ]
+        return out
+
+    def _check_finite(
+        self,
+        k: int,
+        buffers: Sequence[np.ndarray],
+        watched: Callable[[], list[tuple[str, str, np.ndarray]]],
+    ) -> None:
+        """Raise :class:`NonFiniteStateError` naming the first of ``watched()`` that is NaN or
+        ±inf at step ``k``. Fast path: one sum per buffer (a finite sum means finite entries)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            if all(np.isfinite(b.sum()) for b in buffers):
+                return
+        for agent, quantity, values in watched():
+            bad = ~np.isfinite(values)
+            if bad.any():
+                path = int(np.flatnonzero(bad)[0])
+                raise NonFiniteStateError(
+                    f"{agent}: {quantity} = {values[path]} at step {k} (t = {k * self.dt:.6g}) "
+                    f"on {int(bad.sum())} of {self.paths} paths (first: path "
+                    f"{self.start + path}); the run stopped there. Some parameter is beyond what "
+                    "float64 arithmetic can represent, or the policy diverged: bring the "
+                    "scenario's values nearer to 1"
+                )
 
     def run(self, progress: Callable[[int], None] | None = None) -> None:
         """All remaining steps (``progress(k)`` after each), then the terminal objectives."""
@@ -277,4 +345,16 @@ class MarketModel(mesa.Model):
         for agent, arrays in zip(self._accounts(), self.recorder.agents, strict=True):
             arrays["running_cost"][sl] = agent.running_cost
             arrays["terminal_cost"][sl] = agent.terminal_cost()
-            arrays["objective"][sl] = agent.objective(p_t)
+            with np.errstate(over="ignore", invalid="ignore"):
+                arrays["objective"][sl] = objective = agent.objective(p_t)
+            for quantity, values in (
+                ("terminal cost A·Q_T²", arrays["terminal_cost"][sl]),
+                ("objective J", objective),
+            ):
+                bad = ~np.isfinite(values)
+                if bad.any():
+                    raise NonFiniteStateError(
+                        f"{agent.name}: {quantity} = {values[bad][0]} at the horizon on "
+                        f"{int(bad.sum())} of {self.paths} paths: it overflows float64; bring "
+                        "the scenario's values nearer to 1"
+                    )

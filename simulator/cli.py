@@ -9,18 +9,23 @@ payoff under the scenario's profile, its best-response payoff with every other s
 fixed, and the gain (fluid flow; §2, §3 and §4 markets; see :func:`policies.equilibrium.nash_gap`).
 ``marketgame list`` prints the example scenarios shipped in ``runs/`` and the policy names.
 
-Exit status: 0 on success, 2 on a usage error or an invalid scenario (the validation message,
-naming the field, the value and what is allowed, is printed to stderr without a traceback),
-1 when the outputs cannot be written.
+Exit status: 0 on success; 2 on a usage error or invalid input (an invalid scenario, an
+unreadable scenario file, bad options); 1 when the run fails (a solver that does not converge, a
+simulation that leaves float64, not enough memory, outputs that cannot be written); 130 on
+Ctrl-C. Every expected failure prints one line to stderr naming what failed and what to change,
+with no traceback; ``--debug`` (every subcommand) shows the traceback instead. All of this
+lives in :func:`run_command`, through which :func:`main` runs every subcommand, so a new
+subcommand gets it by being added to ``COMMANDS`` and :func:`_parser`.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -29,6 +34,10 @@ import pandas as pd
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
+EXIT_INTERRUPTED = 130
+"""128 + SIGINT, what a shell reports for a process stopped by Ctrl-C."""
+
+Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
 
 def examples_dir() -> Path:
@@ -57,7 +66,10 @@ def format_payoffs(payoffs: pd.DataFrame) -> str:
 
 
 def _se(mean: float, se: float) -> str:
-    """Two significant digits; rounding noise of a deterministic J (≤ 1e-12·|J|) shows as 0."""
+    """Two significant digits; rounding noise of a deterministic J (≤ 1e-12·|J|) shows as 0; no
+    standard error (one path) shows as n/a."""
+    if not math.isfinite(se):
+        return "n/a"
     return "0" if abs(se) <= 1e-12 * max(1.0, abs(mean)) else f"{se:.2g}"
 
 
@@ -65,15 +77,81 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``marketgame`` console script; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    commands = {"run": _run, "nash-gap": _nash_gap, "list": _list}
-    if args.command not in commands:
+    if args.command not in COMMANDS:
         parser.print_help(sys.stderr)
         return EXIT_INVALID
+    return run_command(COMMANDS[args.command], args, sys.stdout, sys.stderr)
+
+
+def run_command(command: Command, args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """Run ``command(args, stdout, stderr)`` and turn every expected failure into one line on
+    ``stderr`` and an exit status (:func:`failure_status`); Ctrl-C exits 130. With
+    ``args.debug`` the exception propagates (traceback). Unexpected exceptions (bugs) always
+    propagate."""
+    debug = getattr(args, "debug", False)
     try:
-        return commands[args.command](args, sys.stdout, sys.stderr)
+        return command(args, stdout, stderr)
     except BrokenPipeError:  # `marketgame list | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("marketgame: interrupted (outputs left as they were)", file=stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        status = failure_status(exc)
+        if status is None or debug:
+            raise
+        line = describe_failure(exc)
+        subject = getattr(args, "scenario", None)
+        if subject is not None and not line.startswith(f"{subject}:"):
+            line = f"{subject}: {line}"
+        print(f"marketgame: error: {line}", file=stderr)
+        return status
+
+
+def failure_status(exc: BaseException) -> int | None:
+    """The exit status of an expected failure, None for an unexpected one (a bug).
+
+    Invalid input (``ValueError``, which every validation raises) is 2; a run that fails —
+    a non-finite state, a solver error (the ``RuntimeError`` subclasses of this package), not
+    enough memory, an output that cannot be written (``OSError``) — is 1."""
+    from simulator.model import NonFiniteStateError
+
+    if isinstance(exc, NonFiniteStateError):
+        return EXIT_FAILED
+    if isinstance(exc, ValueError):
+        return EXIT_INVALID
+    if isinstance(exc, MemoryError | OSError):
+        return EXIT_FAILED
+    if isinstance(exc, RuntimeError) and _ours(type(exc)):
+        return EXIT_FAILED
+    return None
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line: the exception's message, with what failed and what to change where the
+    message alone would not say it."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, MemoryError):
+        return f"not enough memory ({message}); run fewer paths or steps"
+    if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError | PermissionError):
+        where = f" {exc.filename}" if exc.filename else ""
+        return f"cannot write outputs{where}: {exc.strerror or message}"
+    if isinstance(exc, OSError):
+        return f"cannot write outputs: {message}"
+    if isinstance(exc, RuntimeError) and _ours(type(exc)):
+        return (
+            f"the equilibrium solver failed ({type(exc).__name__}): {message}. Change the "
+            "parameters it names, or give the agent a heuristic policy instead of 'equilibrium'"
+        )
+    return message
+
+
+def _ours(cls: type) -> bool:
+    """Whether an exception class is defined by this project (not by a library)."""
+    return cls.__module__.split(".")[0] in {"simulator", "policies", "agents"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,7 +164,6 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", type=Path, help="scenario TOML file (e.g. runs/acas.toml)")
     run.add_argument(
         "--out",
-        type=Path,
         default=None,
         help="output directory (default: beside the scenario, runs/acas.toml → runs/acas/)",
     )
@@ -108,46 +185,35 @@ def _parser() -> argparse.ArgumentParser:
     gap.add_argument("scenario", type=Path, help="scenario TOML file (fluid flow)")
     gap.add_argument("--seed", type=int, default=None, help="seed (default: the scenario's)")
     sub.add_parser("list", help="list the example scenarios and the policy names")
+    for command in sub.choices.values():
+        command.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     return parser
 
 
-def _load(path: Path, stderr: TextIO):
-    """The validated scenario, or None after printing why it cannot be read."""
+def _load(path: Path):
+    """The validated scenario (``ValueError`` naming the file or the field otherwise)."""
     from simulator.scenario import load_scenario
 
-    try:
-        return load_scenario(path)
-    except (FileNotFoundError, IsADirectoryError):
-        print(f"marketgame: error: {path}: no such scenario file", file=stderr)
-    except ValueError as exc:
-        print(f"marketgame: error: {path}: {exc}", file=stderr)
-    return None
+    return load_scenario(path)
 
 
 def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from simulator.runner import DEFAULT_RECORD_PATHS, default_out, run
 
     record = DEFAULT_RECORD_PATHS if args.record_paths is None else args.record_paths
-    scenario = _load(args.scenario, stderr)
-    if scenario is None:
-        return EXIT_INVALID
-    out = args.out if args.out is not None else default_out(args.scenario)
-    try:
-        summary = run(
-            scenario,
-            out=out,
-            paths=args.paths,
-            seed=args.seed,
-            progress=not args.no_progress,
-            record_paths=record,
-            plots=not args.no_plots,
-        )
-    except ValueError as exc:  # policy parameters, paths, seed, record_paths
-        print(f"marketgame: error: {args.scenario}: {exc}", file=stderr)
-        return EXIT_INVALID
-    except OSError as exc:  # the output directory is not writable, disk full, ...
-        print(f"marketgame: error: cannot write outputs to {out}: {exc}", file=stderr)
-        return EXIT_FAILED
+    if args.out is not None and not args.out.strip():
+        raise ValueError(f"--out {args.out!r} is empty; name an output directory")
+    scenario = _load(args.scenario)
+    out = Path(args.out) if args.out is not None else default_out(args.scenario)
+    summary = run(
+        scenario,
+        out=out,
+        paths=args.paths,
+        seed=args.seed,
+        progress=not args.no_progress,
+        record_paths=record,
+        plots=not args.no_plots,
+    )
     s = summary.scenario
     print(
         f"{s.name} ({s.market.kind}): {summary.paths} paths, seed {summary.seed}, "
@@ -162,15 +228,9 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 def _nash_gap(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from policies.equilibrium import nash_gap
 
-    scenario = _load(args.scenario, stderr)
-    if scenario is None:
-        return EXIT_INVALID
+    scenario = _load(args.scenario)
     seed = scenario.seed if args.seed is None else args.seed
-    try:
-        gap = nash_gap(scenario, seed=seed)
-    except ValueError as exc:  # Poisson flow, stochastic noise, a market without a solver, ...
-        print(f"marketgame: error: {args.scenario}: {exc}", file=stderr)
-        return EXIT_INVALID
+    gap = nash_gap(scenario, seed=seed)
     print(
         f"{scenario.name} ({scenario.market.kind}): Nash gap on {scenario.steps} steps", file=stdout
     )
@@ -202,6 +262,11 @@ def _kind(path: Path) -> str:
         return "(unreadable)"
     market = data.get("market")
     return str(market.get("kind", "?")) if isinstance(market, dict) else "?"
+
+
+COMMANDS: dict[str, Command] = {"run": _run, "nash-gap": _nash_gap, "list": _list}
+"""Subcommand name → handler ``(args, stdout, stderr) -> exit status``, run by :func:`main`
+through :func:`run_command`."""
 
 
 if __name__ == "__main__":

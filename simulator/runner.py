@@ -4,8 +4,9 @@
 into ``runs/acas/`` (by default a folder beside the scenario file, named after it):
 
 =================  ================================================================================
-``payoffs.csv``    one row per agent: agent, role, policy, mean objective J, its standard error,
-                   paths (J = cash_T + P_T·Q_T − ∫φQ²dt − A·Q_T², the paper's objective)
+``payoffs.csv``    one row per agent: agent, role, policy, mean objective J, its standard error
+                   (empty for a single path), paths (J = cash_T + P_T·Q_T − ∫φQ²dt − A·Q_T²,
+                   the paper's objective)
 ``steps.parquet``  tidy per-step table for the first ``record_paths`` paths (default
                    :data:`DEFAULT_RECORD_PATHS`): one row per (agent, time, path); schema
                    :data:`STEPS_SCHEMA` (identical for every market; columns that do not apply are
@@ -131,6 +132,8 @@ def run(
         scenario = scenario_or_path
     else:
         scenario = load_scenario(scenario_or_path)
+    if out is not None and not os.fspath(out).strip():
+        raise ValueError(f"out = {os.fspath(out)!r} is empty; name an output directory")
     out_dir = Path(out) if out is not None else default_out(scenario_or_path)
 
     writes = 4  # progress units after the simulation: payoffs, steps, plots, summary
@@ -229,8 +232,16 @@ def package_version() -> str:
 
 
 def _payoff_rows(payoffs: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """Rows of ``payoffs.csv``; a standard error from one path (undefined) is left empty."""
     return [
-        (str(r.agent), str(r.role), str(r.policy), float(r.mean), float(r.std_error), int(r.paths))
+        (
+            str(r.agent),
+            str(r.role),
+            str(r.policy),
+            float(r.mean),
+            float(r.std_error) if np.isfinite(r.std_error) else None,
+            int(r.paths),
+        )
         for r in payoffs.itertuples(index=False)
     ]
 

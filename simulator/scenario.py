@@ -61,6 +61,8 @@ zero). Assumption 2.4's 4Nβφ ≥ α² concerns the equilibrium and is checked 
 from __future__ import annotations
 
 import math
+import os
+import stat
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -615,12 +617,73 @@ def _build(cls: type, path: str, value: Any) -> Any:
     return cls(**table)
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario TOML file (layout in the module docstring)."""
+MAX_SCENARIO_BYTES = 1 << 20
+"""Largest scenario file read (1 MiB): a scenario is a small TOML file."""
+
+
+class ScenarioFileError(ValueError):
+    """A scenario file that cannot be read: missing, unreadable, not a regular file, too large,
+    not UTF-8 or not TOML. The message names the file and the reason."""
+
+
+def read_scenario_file(path: str | Path) -> dict[str, Any]:
+    """The parsed TOML of a scenario file, read safely: the file is opened without blocking
+    (a FIFO cannot hang the reader), must be a regular file, and at most
+    :data:`MAX_SCENARIO_BYTES` are read. Every failure is a :class:`ScenarioFileError`."""
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ScenarioFileError(f"{path}: no such scenario file") from None
+    except PermissionError:
+        raise ScenarioFileError(f"{path}: permission denied (the file is not readable)") from None
+    except IsADirectoryError:
+        raise ScenarioFileError(f"{path}: is a directory, not a scenario file") from None
+    except OSError as exc:
+        raise ScenarioFileError(f"{path}: cannot open: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ScenarioFileError(f"{path}: is a directory, not a scenario file")
+        if not stat.S_ISREG(mode):
+            kind = (
+                "a FIFO"
+                if stat.S_ISFIFO(mode)
+                else "a device"
+                if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a socket or special file"
+            )
+            raise ScenarioFileError(
+                f"{path}: is {kind}, not a regular file; scenarios are read from regular TOML files"
+            )
+        try:
+            raw = b""
+            while len(raw) <= MAX_SCENARIO_BYTES:
+                chunk = os.read(fd, MAX_SCENARIO_BYTES + 1 - len(raw))
+                if not chunk:
+                    break
+                raw += chunk
+        except OSError as exc:
+            raise ScenarioFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_SCENARIO_BYTES:
+        raise ScenarioFileError(
+            f"{path}: is larger than {MAX_SCENARIO_BYTES} bytes; a scenario is a small TOML file"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioFileError(
+            f"{path}: is not UTF-8 text (byte {exc.start}); TOML is UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: invalid TOML: {exc}") from exc
-    return Scenario.from_dict(data)
+        raise ScenarioFileError(f"{path}: invalid TOML: {exc}") from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read (:func:`read_scenario_file`) and validate a scenario TOML file (layout in the module
+    docstring)."""
+    return Scenario.from_dict(read_scenario_file(path))

@@ -1,5 +1,7 @@
 """Policies by name, so that scenarios can say ``policy = "twap"`` or ``policy = "equilibrium"``.
 
+This module only holds the table: plug-in modules fill it with ``@register_policy`` when they are
+imported, and :mod:`policies.catalog` is the one module that imports the built-in plug-ins.
 A factory receives a :class:`PolicyContext` and returns a ready :class:`~policies.base.Policy`.
 Equilibrium factories solve the scenario's game once and keep the solution in ``context.cache``
 so that every agent of one scenario plays the same equilibrium.
@@ -49,14 +51,12 @@ def register_policy(role: Role, name: str) -> Callable[[PolicyFactory], PolicyFa
 
 
 def available_policies(role: Role) -> list[str]:
-    """Names a scenario may use for ``role``, sorted."""
-    _load_builtin_policies()
+    """Names registered for ``role``, sorted (import :mod:`policies.catalog` for the built-ins)."""
     return sorted(name for r, name in _REGISTRY if r == role)
 
 
 def build_policy(context: PolicyContext) -> Policy:
     """Build the policy named by ``context.agent.policy``; unknown names get a clear error."""
-    _load_builtin_policies()
     role, name = context.agent.role, context.agent.policy
     try:
         factory = _REGISTRY[(role, name)]
@@ -66,9 +66,3 @@ def build_policy(context: PolicyContext) -> Policy:
             f"{context.agent.name}.policy = {name!r} is not a {role} policy; allowed: {allowed}"
         ) from None
     return factory(context)
-
-
-def _load_builtin_policies() -> None:
-    """Import the modules whose ``@register_policy`` decorators fill the registry."""
-    import policies.equilibrium  # noqa: F401
-    import policies.heuristics  # noqa: F401

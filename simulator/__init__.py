@@ -1,7 +1,10 @@
 """marketgame simulator: scenarios, the Mesa market model and Monte Carlo entry points.
 
-``simulate`` runs in memory; ``run`` (from :mod:`simulator.runner`, imported lazily) writes
-payoffs, trajectories, plots and a summary to a directory.
+``simulate`` runs in memory; ``run`` writes payoffs, trajectories, plots and a summary to a
+directory. Both are imported on first use (from :mod:`simulator.simulation` and
+:mod:`simulator.runner`): importing this package loads only the scenario layer, so that the
+bottom layers (:mod:`simulator.profiles`, :mod:`simulator.mechanisms`) can be imported by the
+solvers without Mesa, the model, the agents or the policy catalogue.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from simulator.scenario import (
     Scenario,
     load_scenario,
 )
-from simulator.simulate import simulate
 
 __all__ = [
     "AgentPath",
@@ -36,7 +38,12 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """``run`` is imported lazily: :mod:`simulator.runner` pulls in pyarrow and matplotlib."""
+    """``simulate`` and ``run`` are imported lazily (they pull in Mesa, the policy catalogue,
+    pyarrow and matplotlib)."""
+    if name == "simulate":
+        from simulator.simulation import simulate
+
+        return simulate
     if name == "run":
         from simulator.runner import run
 

@@ -6,7 +6,7 @@
 agent) and where the files went.
 ``marketgame nash-gap SCENARIO.toml [--seed S]`` prints each strategic agent's Nash gap: its
 payoff under the scenario's profile, its best-response payoff with every other strategy held
-fixed, and the gain (fluid flow; §2, §3 and §4 markets; see :func:`policies.equilibrium.nash_gap`).
+fixed, and the gain (fluid flow; §2, §3 and §4 markets; see :func:`simulator.nash_gap.nash_gap`).
 ``marketgame list`` prints the example scenarios shipped in ``runs/`` and the policy names.
 
 Exit status: 0 on success; 2 on a usage error or invalid input (an invalid scenario, an
@@ -226,7 +226,7 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
 
 def _nash_gap(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from policies.equilibrium import nash_gap
+    from simulator.nash_gap import nash_gap
 
     scenario = _load(args.scenario)
     seed = scenario.seed if args.seed is None else args.seed
@@ -240,7 +240,7 @@ def _nash_gap(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
 
 def _list(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from policies.registry import available_policies
+    from policies.catalog import available_policies
 
     directory = examples_dir()
     files = sorted(directory.glob("*.toml")) if directory.is_dir() else []

@@ -20,6 +20,7 @@ import math
 import numpy as np
 from scipy import special
 
+from simulator.profiles import profile_on_grid
 from simulator.scenario import FactorSpec, NoiseSpec, PriceSpec
 
 BLOCK = 1024
@@ -190,15 +191,6 @@ class ReferencePrice:
         if self._scale:
             dp = np.multiply(random.normal(PRICE, step), self._scale, out=self._increment)
             self.value += dp
-
-
-def profile_on_grid(profile: float | tuple[float, ...], steps: int) -> np.ndarray:
-    """A rate profile (constant, or piecewise constant on equal sub-intervals of [0, T]) at the
-    grid times t_k, k = 0..steps−1 (integer arithmetic: interval ⌊k·len/steps⌋)."""
-    if not isinstance(profile, tuple):
-        return np.full(steps, float(profile))
-    values = np.asarray(profile, dtype=float)
-    return values[(np.arange(steps) * len(values)) // steps]
 
 
 class NoiseRates:

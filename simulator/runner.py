@@ -40,7 +40,7 @@ from simulator.plots import render_all
 from simulator.progress import ProgressBar
 from simulator.result import SimulationResult
 from simulator.scenario import Scenario, load_scenario
-from simulator.simulate import simulate
+from simulator.simulation import simulate
 
 DEFAULT_RECORD_PATHS = 16
 """Paths whose full trajectories go to ``steps.parquet`` and the trajectory plots by default.

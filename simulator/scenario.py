@@ -64,13 +64,12 @@ import math
 import os
 import stat
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-from numpy.typing import ArrayLike
+from simulator.profiles import profile_at
 
 MarketKind = Literal["impact", "best_quote", "acas", "logit"]
 FlowMode = Literal["fluid", "poisson", "bernoulli"]
@@ -206,29 +205,6 @@ class NoiseSpec:
     def sell_rate_at(self, t: float, horizon: float) -> float:
         """Deterministic noise sell rate b(t) (piecewise constant on equal sub-intervals)."""
         return float(profile_at(self.sell_rate, t, horizon))
-
-
-def profile_index(t: ArrayLike, horizon: float, pieces: int) -> np.ndarray:
-    """The piece of a profile on ``pieces`` equal sub-intervals of [0, T] in force at time ``t``.
-
-    Pieces are closed on the left: a time on a breakpoint belongs to the piece that starts there.
-    Grid times t_k = k·T/n computed in floating point can land a few ulps below the breakpoint
-    they stand for, so times within 1e-12 of a piece's length below a breakpoint count as on it
-    (rounding is ~1e-16·pieces there); this agrees with the engine's integer rule ⌊k·pieces/n⌋ at
-    every grid time. A left limit f(t⁻) must therefore be read at least that far below t.
-    """
-    j = np.floor(np.asarray(t, dtype=float) / horizon * pieces + 1e-12)
-    return np.clip(j, 0, pieces - 1).astype(int)
-
-
-def profile_at(
-    profile: float | Sequence[float], t: ArrayLike, horizon: float
-) -> float | np.ndarray:
-    """A rate profile (constant, or piecewise constant on equal sub-intervals) at time(s) ``t``."""
-    if np.ndim(profile) == 0:
-        return float(profile) if np.ndim(t) == 0 else np.full(np.shape(t), float(profile))
-    values = np.asarray(profile, dtype=float)
-    return values[profile_index(t, horizon, values.size)]
 
 
 @dataclass(frozen=True)
@@ -459,7 +435,6 @@ class Scenario:
             if names.index(a.name) != i:
                 raise ValueError(f"agent name {a.name!r} is used twice; names must be unique")
         self._check_mechanism()
-        self._check_policies()
 
     def _check_mechanism(self) -> None:
         kind = self.market.kind
@@ -524,18 +499,6 @@ class Scenario:
                 f"noise.factor is only used by market.kind = 'logit' (§5, κ(L)); "
                 f"market.kind = {kind!r} takes deterministic noise rates"
             )
-
-    def _check_policies(self) -> None:
-        from policies.registry import available_policies
-
-        allowed = {role: available_policies(role) for role in ("trader", "maker")}
-        for group in ("traders", "makers"):
-            for i, a in enumerate(getattr(self, group)):
-                if a.policy not in allowed[a.role]:
-                    raise ValueError(
-                        f"{group}[{i}].policy = {a.policy!r} is not a {a.role} "
-                        f"policy; allowed: {', '.join(allowed[a.role]) or 'none'}"
-                    )
 
     @property
     def dt(self) -> float:

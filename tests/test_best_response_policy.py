@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from policies.equilibrium import best_responses, nash_gap
 from simulator import load_scenario, simulate
+from simulator.nash_gap import best_responses, nash_gap
 
 
 @pytest.mark.parametrize(

@@ -8,14 +8,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from policies.equilibrium.adapters import execution_game
 from policies.equilibrium.execution import ExecutionGame
-from policies.equilibrium.execution_nash import (
-    equilibrium_rates,
-    execution_payoffs,
-    scenario_nash_gap,
-)
-from policies.equilibrium.nash_gap import nash_gap
+from policies.equilibrium.execution_nash import equilibrium_rates, execution_payoffs
 from simulator import simulate
+from simulator.nash_gap import nash_gap, scenario_nash_gap
 from simulator.scenario import NoiseSpec, Scenario
 from tests.helpers import THREE_TRADERS, trader
 from tests.helpers import scenario as build_scenario
@@ -44,21 +41,21 @@ def rates_of(res, game: ExecutionGame) -> np.ndarray:
     return np.stack([res.agent(name).rate for name in game.agent_names], axis=1)
 
 
-def test_from_scenario_reads_market_traders_and_noise_profiles():
+def test_adapter_reads_market_traders_and_noise_profiles():
     sc = scenario(cross_impact=0.6)
-    game = ExecutionGame.from_scenario(sc)
+    game = execution_game(sc)
     assert game.agent_names == ("trader_0", "trader_1", "trader_2")
     np.testing.assert_array_equal(game.running_penalty, [0.2, 0.5, 0.1])
     assert game.coefficients.cross_impact == 0.6
     assert game.coefficients.sell(0.25) == 0.3 and game.coefficients.sell(0.75) == 0.1
     with pytest.raises(ValueError, match="market.kind = 'logit'; allowed: 'impact'"):
-        ExecutionGame.from_scenario(SimpleNamespace(market=SimpleNamespace(kind="logit")))
+        execution_game(SimpleNamespace(market=SimpleNamespace(kind="logit")))
 
 
 @pytest.mark.parametrize("cross_impact", [1.0, 0.6])
 def test_simulator_plays_the_solver_feedback_and_charges_the_discrete_payoff(cross_impact):
     sc = scenario(cross_impact=cross_impact)
-    game = ExecutionGame.from_scenario(sc)
+    game = execution_game(sc)
     sol = game.solve()
     res = simulate(sc, paths=4, seed=3)
     rates = rates_of(res, game)  # (steps, N, paths): deterministic in fluid mode
@@ -75,7 +72,7 @@ def test_simulator_plays_the_solver_feedback_and_charges_the_discrete_payoff(cro
 
 def test_monte_carlo_mean_payoff_matches_equilibrium_value():
     sc = scenario()
-    game = ExecutionGame.from_scenario(sc)
+    game = execution_game(sc)
     sol = game.solve()
     table = simulate(sc, paths=2000, seed=11, record=False).payoffs().set_index("agent")
     # time-step bias of piecewise-constant play, measured exactly by the discrete payoff
@@ -88,7 +85,7 @@ def test_monte_carlo_mean_payoff_matches_equilibrium_value():
 
 def test_open_loop_policy_tracks_the_feedback_schedule_to_first_order():
     sc = scenario(policy="equilibrium_open_loop", volatility=0.0)
-    game = ExecutionGame.from_scenario(sc)
+    game = execution_game(sc)
     res = simulate(sc, paths=1, seed=0)
     open_loop = rates_of(res, game)[:, :, 0]
     np.testing.assert_allclose(
@@ -120,7 +117,7 @@ def test_feedback_policy_runs_in_poisson_mode_with_random_noise_drift():
         lot_size=0.1,
     )
     res = simulate(sc, paths=64, seed=2)
-    rates = rates_of(res, ExecutionGame.from_scenario(sc))
+    rates = rates_of(res, execution_game(sc))
     assert np.all(np.isfinite(rates))
     assert np.ptp(rates[-1], axis=1).max() > 0  # reacts to the realised (random) inventories
 
@@ -129,7 +126,7 @@ def test_open_loop_schedule_keeps_inventories_on_the_equilibrium_path():
     # equilibrium_open_loop plays the step average (Q̄(t_{k+1}) − Q̄(t_k))/dt, so the simulated
     # inventories are the equilibrium path at every grid time up to round-off.
     sc = scenario(policy="equilibrium_open_loop", volatility=0.0)
-    sol = ExecutionGame.from_scenario(sc).solve()
+    sol = execution_game(sc).solve()
     res = simulate(sc, paths=1, seed=0)
     simulated = np.column_stack([res.agent(n).inventory[:, 0] for n in sol.game.agent_names])
     expected = np.array([sol.inventory(t) for t in res.time])

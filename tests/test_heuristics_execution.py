@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from policies.catalog import available_policies
 from policies.heuristics import (
     AlmgrenChriss,
     Participation,
@@ -16,7 +17,6 @@ from policies.heuristics import (
     almgren_chriss_decay,
     almgren_chriss_schedule,
 )
-from policies.registry import available_policies
 from tests.helpers import build, own_state, policy_scenario
 
 ETA, PHI, A, T = 0.5, 2.0, 3.0, 1.0

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from policies.catalog import available_policies
 from policies.heuristics import (
     AvellanedaStoikov,
     ConstantSpread,
@@ -17,7 +18,6 @@ from policies.heuristics import (
     avellaneda_stoikov_quotes,
     gueant_lehalle_fernandez_tapia_quotes,
 )
-from policies.registry import available_policies
 from simulator.scenario import FactorSpec, NoiseSpec
 from tests.helpers import build, own_state, policy_scenario
 

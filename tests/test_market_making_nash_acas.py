@@ -6,13 +6,9 @@ import numpy as np
 import pytest
 
 from policies.equilibrium.market_making import MarketMakingGame
-from policies.equilibrium.market_making_nash import (
-    market_making_nash_gap,
-    profile_payoffs,
-    scenario_nash_gap,
-    scenario_profile,
-)
+from policies.equilibrium.market_making_nash import market_making_nash_gap, profile_payoffs
 from simulator import simulate
+from simulator.nash_gap import best_quote_profile, scenario_nash_gap
 from simulator.scenario import NoiseSpec, Scenario
 from tests.helpers import ACAS, best_quote_market, maker, trader
 from tests.helpers import scenario as build_scenario
@@ -83,7 +79,7 @@ def scenario(trader_policy: str, maker_policy: str, phi: float = 0.2, steps: int
 
 
 def assert_profile_payoffs_are_the_engine_objectives(sc: Scenario) -> None:
-    market, rates, quotes = scenario_profile(sc)
+    market, rates, quotes = best_quote_profile(sc)
     ours = profile_payoffs(market, rates, quotes)["payoff"].to_numpy()
     res = simulate(sc, paths=1, seed=0)
     engine = np.array([res.agent(a.name).objective[0] for a in sc.agents])

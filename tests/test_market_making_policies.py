@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from policies.base import MarketState, Policy
+from policies.equilibrium.adapters import market_making_game
 from policies.equilibrium.market_making import MarketMakingGame
 from simulator import load_scenario, simulate
 from simulator.scenario import AgentSpec, MarketSpec, NoiseSpec, PriceSpec, Scenario
@@ -33,10 +34,10 @@ def acas_scenario(steps: int, policy: str = "equilibrium", volatility: float = 0
 
 @pytest.fixture(scope="module")
 def solution():
-    return MarketMakingGame.from_scenario(acas_scenario(50)).solve()
+    return market_making_game(acas_scenario(50)).solve()
 
 
-def test_from_scenario_builds_the_acas_game(solution):
+def test_adapter_builds_the_acas_game(solution):
     direct = MarketMakingGame.acas(**ACAS).solve()
     np.testing.assert_allclose(solution.adjoint, direct.adjoint, atol=1e-12)
     assert list(solution.path.columns) == [
@@ -175,7 +176,7 @@ def test_unbounded_spread_against_a_heuristic_maker_is_refused_when_policies_are
     sc = with_maker_1(acas_scenario(20), "constant_spread", np.inf)
     with pytest.raises(ValueError, match=r"market.max_spread = inf: maker\(s\) maker_1"):
         simulate(sc, paths=2, seed=0)
-    sol = MarketMakingGame.from_scenario(acas_scenario(20)).solve()
+    sol = market_making_game(acas_scenario(20)).solve()
     with pytest.raises(ValueError, match="trust_radius = None"):
         sol.feedback_policy("maker_0", trust_radius=None)
     sol.feedback_policy("maker_0")  # all-equilibrium, clipped field: bounded quotes, allowed
@@ -197,7 +198,7 @@ def test_trader_reacting_to_observed_quotes_changes_nothing_on_the_equilibrium_p
     # same Y, so reading them instead of modelling them is the same arithmetic (random P, σ = 1;
     # best_quote: buyer + seller, aggregated cost (joint ϕ), 3 makers)
     sc = acas_scenario(40, volatility=1.0) if market == "acas" else best_quote_scenario(40)
-    sol = MarketMakingGame.from_scenario(sc).solve()
+    sol = market_making_game(sc).solve()
     hidden = {a.name: HiddenQuotes(sol.feedback_policy(a.name)) for a in sc.traders}
     observed = simulate(sc, paths=8, seed=4).payoffs().set_index("agent")["mean"]
     modelled = simulate(sc, paths=8, seed=4, policies=hidden).payoffs().set_index("agent")["mean"]
@@ -212,7 +213,7 @@ def test_trader_rate_is_the_hamiltonian_maximiser_at_the_quote_it_faces():
     sc = dataclasses.replace(
         sc, makers=(sc.makers[0], dataclasses.replace(sc.makers[1], params={"half_spread": 0.5}))
     )
-    sol = MarketMakingGame.from_scenario(sc).solve()
+    sol = market_making_game(sc).solve()
     res = simulate(sc, paths=2, seed=0)
     rate = res.agent("trader_0").rate
     beta, errs, gaps = 0.5, [], []
@@ -258,7 +259,7 @@ def best_quote_scenario(steps: int) -> Scenario:
 def test_best_quote_scenario_with_seller_and_aggregated_cost_converges_to_sol_value():
     # §3 game from a scenario: 1 buyer, 1 seller (aggregated cost c = 0.5), 3 makers,
     # piecewise noise; σ = 0 → deterministic; engine error O(dt) (measured 4.7e-3 → 2.3e-3).
-    sol = MarketMakingGame.from_scenario(best_quote_scenario(50)).solve()
+    sol = market_making_game(best_quote_scenario(50)).solve()
     errs = []
     for steps in (50, 100):
         pay = simulate(best_quote_scenario(steps), paths=2, seed=0).payoffs().set_index("agent")

@@ -2,7 +2,7 @@
 
 Grid times t_k = k·T/n computed in floating point can land a few ulps below the profile
 breakpoint they stand for; a naive ⌊t·m/T⌋ then reads the previous piece. The engine uses the
-exact integer rule ⌊k·m/n⌋; `simulator.scenario.profile_at` must agree with it everywhere.
+exact integer rule ⌊k·m/n⌋; `simulator.profiles.profile_at` must agree with it everywhere.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from policies.equilibrium.market_making_nash import profile_payoffs, scenario_profile
+from policies.equilibrium.market_making_nash import profile_payoffs
 from simulator import Scenario, simulate
-from simulator.processes import profile_on_grid
-from simulator.scenario import profile_at
+from simulator.nash_gap import best_quote_profile
+from simulator.profiles import profile_at, profile_on_grid
 from tests.helpers import ACAS
 
 
@@ -51,7 +51,7 @@ def test_best_quote_payoff_accounting_matches_the_engine_on_a_breakpoint_grid():
             ],
         }
     )
-    market, rates, quotes = scenario_profile(scenario)
+    market, rates, quotes = best_quote_profile(scenario)
     accounted = profile_payoffs(market, rates, quotes).set_index("agent")["payoff"]
     res = simulate(scenario, paths=1, seed=0)
     for agent in accounted.index:

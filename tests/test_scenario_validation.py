@@ -9,6 +9,7 @@ import pytest
 
 from simulator import Scenario, load_scenario, simulate
 from simulator.scenario import AgentSpec, MarketSpec
+from simulator.simulation import build_policies
 
 VALID = {
     "name": "acas_test",
@@ -137,8 +138,6 @@ BAD = [
     ("traders.0.terminal_penalty", -1.0, ["traders[0].terminal_penalty = -1.0"]),
     ("traders.0.initial_inventory", "lots", ["traders[0].initial_inventory = 'lots'"]),
     ("traders.0.initial_inventory", 0.0, ["traders[0].initial_inventory = 0.0", "q₀ ≠ 0"]),
-    ("traders.0.policy", "telepathy", ["traders[0].policy = 'telepathy'", "test_constant_rate"]),
-    ("makers.0.policy", "test_constant_rate", ["makers[0].policy = 'test_constant_rate'"]),
     ("market.kind", "dark_pool", ["market.kind = 'dark_pool'", "impact, best_quote"]),
     ("market.min_rate", 30.0, ["market.min_rate = 30.0", "max_rate = 20.0", "[ε, ξ̃]"]),
     ("market.max_spread", 0.0, ["market.max_spread = 0.0", "> 0"]),
@@ -162,6 +161,23 @@ def test_each_bad_input_raises_value_error_naming_field_and_value(key, value, ne
         Scenario.from_dict(_mutated(key, value))
     for needle in needles:
         assert needle in str(err.value), str(err.value)
+
+
+BAD_POLICY = [
+    ("traders.0.policy", "telepathy", ["traders[0].policy = 'telepathy'", "test_constant_rate"]),
+    ("makers.0.policy", "test_constant_rate", ["makers[0].policy = 'test_constant_rate'"]),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "needles"), BAD_POLICY, ids=[b[0] for b in BAD_POLICY])
+def test_unknown_policy_name_is_refused_before_anything_runs(key, value, needles):
+    """Scenarios know no policies; the names are checked where policies are built, first."""
+    scenario = Scenario.from_dict(_mutated(key, value))
+    for call in (lambda: build_policies(scenario), lambda: simulate(scenario, paths=1)):
+        with pytest.raises(ValueError) as err:
+            call()
+        for needle in needles:
+            assert needle in str(err.value), str(err.value)
 
 
 @pytest.mark.parametrize("key", ["name", "market", "traders.0.policy", "market.kind"])

@@ -9,7 +9,7 @@ from agents import ExecutionTrader, MarketMaker, NoiseTrader
 from policies.registry import PolicyContext, build_policy
 from simulator import SimulationResult, simulate
 from simulator.model import MarketModel
-from simulator.simulate import build_policies
+from simulator.simulation import build_policies
 from tests.helpers import ConstantRate, ConstantSpread
 
 

@@ -3,14 +3,14 @@
 * :class:`ExecutionGame` — §2, N traders with permanent and temporary impact (Thm 2.7).
 * :class:`MarketMakingGame` — §3–§4, traders and makers in the best-quote market (Thm 4.1–4.3).
 * :class:`MeanFieldGame` — §4, Proposition 4.5: a continuum of traders and two makers.
-* :func:`nash_gap` — each agent's best-response gain against any scenario's profile;
-  :func:`best_responses` — those best responses as policies (:class:`SchedulePolicy`).
+* :mod:`.execution_nash`, :mod:`.market_making_nash` — best responses and Nash gaps of
+  schedule profiles (:func:`simulator.nash_gap.nash_gap` plays a scenario's profile).
+* :mod:`.adapters` — scenario → game (the only solver module that reads a scenario).
 
-Importing this package registers the scenario policies ``equilibrium`` (feedback map) and
-``equilibrium_open_loop`` (equilibrium schedule) for traders and makers.
+The scenario policies ``equilibrium`` (feedback map) and ``equilibrium_open_loop`` (equilibrium
+schedule) live in :mod:`.play`, registered by :mod:`policies.catalog`.
 """
 
-from policies.equilibrium import play  # noqa: F401  (registers the "equilibrium" policies)
 from policies.equilibrium.execution import ExecutionGame, ExecutionSolution, RiccatiBlowUpError
 from policies.equilibrium.execution_nash import (
     execution_best_response,
@@ -28,11 +28,9 @@ from policies.equilibrium.market_making_nash import (
     market_making_nash_gap,
 )
 from policies.equilibrium.mean_field import MeanFieldGame
-from policies.equilibrium.nash_gap import BestResponses, SchedulePolicy, best_responses, nash_gap
 
 __all__ = [
     "BestResponseError",
-    "BestResponses",
     "DiscreteBestQuoteGame",
     "ExecutionGame",
     "ExecutionSolution",
@@ -41,11 +39,8 @@ __all__ = [
     "MarketMakingSolveError",
     "MeanFieldGame",
     "RiccatiBlowUpError",
-    "SchedulePolicy",
-    "best_responses",
     "execution_best_response",
     "execution_nash_gap",
     "execution_payoffs",
     "market_making_nash_gap",
-    "nash_gap",
 ]

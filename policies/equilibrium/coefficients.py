@@ -2,7 +2,7 @@
 
 A coefficient is given as a float (constant), a tuple/list/array (piecewise constant on the equal
 sub-intervals ``[jT/m, (j+1)T/m)`` of [0, T], right-continuous, last value at T: the scenario
-convention read by :func:`simulator.scenario.profile_at`) or a callable ``t -> float``.
+convention read by :func:`simulator.profiles.profile_at`) or a callable ``t -> float``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.scenario import profile_at
+from simulator.profiles import profile_at
 
 CoefficientValue = float | Callable[[float], float] | Sequence[float]
 

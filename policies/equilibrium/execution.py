@@ -161,37 +161,6 @@ class ExecutionGame:
             return tuple(self.names)
         return tuple(f"trader_{i}" for i in range(self.traders))
 
-    @classmethod
-    def from_scenario(cls, scenario: Any) -> ExecutionGame:
-        """The §2 game of an ``impact`` scenario (α, β, π from the market, φ, A, q₀ per trader)."""
-        market = scenario.market
-        if market.kind != "impact":
-            raise ValueError(
-                f"market.kind = {market.kind!r}; allowed: 'impact' (the §2 execution game)"
-            )
-        if scenario.makers:
-            raise ValueError(
-                f"makers = {[m.name for m in scenario.makers]!r}; allowed: none in the §2 "
-                "impact market (market makers appear only as 'zero intelligence', Remark 2.1(2))"
-            )
-        if getattr(scenario.noise, "factor", None) is not None:
-            raise ValueError(
-                "noise.factor is set; allowed: deterministic noise rates in the impact market"
-            )
-        tr = scenario.traders
-        return cls(
-            horizon=float(scenario.horizon),
-            permanent_impact=market.permanent_impact,
-            temporary_impact=market.temporary_impact,
-            cross_impact=market.cross_impact,
-            running_penalty=[a.running_penalty for a in tr],
-            terminal_penalty=[a.terminal_penalty for a in tr],
-            initial_inventory=[a.initial_inventory for a in tr],
-            noise_buy_rate=scenario.noise.buy_rate,
-            noise_sell_rate=scenario.noise.sell_rate,
-            names=[a.name for a in tr],
-        )
-
     # ----------------------------------------------------------------------------------------
     def classes(self) -> TraderClasses:
         """Traders with equal (φⁱ, Aⁱ) (the only trader data entering R and H)."""

@@ -20,8 +20,6 @@ best response is unbounded). ``gain = best_response_payoff − payoff ≥ 0``.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 from scipy.linalg import cho_factor, cho_solve
@@ -33,8 +31,6 @@ __all__ = [
     "execution_best_response",
     "execution_nash_gap",
     "execution_payoffs",
-    "scenario_nash_gap",
-    "scenario_profile",
 ]
 
 
@@ -166,24 +162,3 @@ def equilibrium_rates(
             out[k] = solution.step_average_schedule(t, dt)
         q = q + out[k] * dt
     return out
-
-
-def scenario_profile(scenario: Any, seed: int = 0) -> tuple[ExecutionGame, np.ndarray]:
-    """The game of a fluid ``impact`` scenario and the rate schedules ``(steps, N)`` its
-    policies play (one simulated fluid path: deterministic noise rates make every profile
-    deterministic; σ of the reference price does not affect expected payoffs)."""
-    from simulator import simulate
-
-    if getattr(scenario, "flow", "fluid") != "fluid":
-        raise ValueError(f"flow = {scenario.flow!r}; allowed: 'fluid' for the Nash gap")
-    game = ExecutionGame.from_scenario(scenario)
-    res = simulate(scenario, paths=1, seed=seed)
-    rates = np.column_stack([res.agent(name).rate[:, 0] for name in game.agent_names])
-    return game, rates
-
-
-def scenario_nash_gap(scenario: Any, seed: int = 0) -> pd.DataFrame:
-    """Nash gap of a fluid ``impact`` scenario's profile as played by the simulator
-    (:func:`scenario_profile`; :func:`policies.equilibrium.nash_gap` adds the scenario's
-    ``policy`` column)."""
-    return execution_nash_gap(*scenario_profile(scenario, seed=seed))

@@ -276,49 +276,6 @@ class MarketMakingGame:
             max_spread=max_spread,
         )
 
-    @classmethod
-    def from_scenario(cls, scenario: Any) -> MarketMakingGame:
-        """Build the game of a ``best_quote`` / ``acas`` :class:`simulator.scenario.Scenario`."""
-        mk = scenario.market
-        if mk.kind not in ("best_quote", "acas"):
-            raise ValueError(
-                f"market.kind = {mk.kind!r}: MarketMakingGame solves 'best_quote' and 'acas'"
-            )
-        if mk.kind == "acas":
-            if len(scenario.traders) != 1 or len(scenario.makers) != 2:
-                raise ValueError(
-                    f"market.kind = 'acas' needs 1 trader and 2 makers, got "
-                    f"{len(scenario.traders)} and {len(scenario.makers)}"
-                )
-            if mk.intensity != "exponential" or mk.temporary_cost != "individual":
-                raise ValueError("market.kind = 'acas' needs exponential Λ and individual cost")
-        noise = scenario.noise
-        if getattr(noise, "factor", None) is not None:
-            raise ValueError("noise.factor (§5 Markov noise) is not a deterministic coefficient")
-        tr, mm = scenario.traders, scenario.makers
-        return cls(
-            horizon=scenario.horizon,
-            trader_inventories=tuple(a.initial_inventory for a in tr),
-            maker_inventories=tuple(a.initial_inventory for a in mm),
-            temporary_impact=mk.temporary_impact,
-            intensity=mk.intensity,
-            intensity_decay=mk.intensity_decay,
-            temporary_cost=mk.temporary_cost,
-            cost_coupling=mk.cost_coupling,
-            trader_running_penalty=tuple(a.running_penalty for a in tr),
-            trader_terminal_penalty=tuple(a.terminal_penalty for a in tr),
-            maker_running_penalty=tuple(a.running_penalty for a in mm),
-            maker_terminal_penalty=tuple(a.terminal_penalty for a in mm),
-            noise_buy_rate=noise.buy_rate,
-            noise_sell_rate=noise.sell_rate,
-            min_rate=mk.min_rate,
-            max_rate=mk.max_rate,
-            max_spread=mk.max_spread,
-            trader_names=tuple(a.name for a in tr),
-            maker_names=tuple(a.name for a in mm),
-            maker_policies=tuple(a.policy for a in mm),
-        )
-
     # ----------------------------------------------------------------- properties
     @property
     def names(self) -> tuple[str, ...]:

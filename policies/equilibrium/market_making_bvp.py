@@ -64,7 +64,7 @@ class Grid:
     Piecewise-constant coefficients (noise profiles) are sampled as the engine does: the value at
     the start of a piece holds on the whole piece, so ends are evaluated at the left limit
     ``t_{k+1}⁻``, read 1e-7·h below the node — far outside the 1e-12 (of a piece) tolerance with
-    which :func:`simulator.scenario.profile_index` snaps rounded grid times onto breakpoints, and
+    which :func:`simulator.profiles.profile_index` snaps rounded grid times onto breakpoints, and
     a negligible shift (O(1e-7·h²) per step) for any smooth coefficient of the same problem.
     Smooth problems are read at ``t_{k+1}`` exactly.
     """

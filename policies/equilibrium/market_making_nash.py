@@ -34,9 +34,9 @@ Best responses (the others fixed):
   discrete-adjoint gradient as a fallback; optimality is certified by the discrete Pontryagin
   (KKT) conditions, ``δᵃ_k = argmax H(y_k)`` at every step with flow.
 
-Entry points: :func:`market_making_nash_gap` (arrays), :func:`scenario_nash_gap` (the profile a
-scenario's policies play, from ``simulator.simulate(scenario, paths=1)`` in fluid mode),
-:func:`trader_best_response`, :func:`maker_best_response`, :func:`profile_payoffs`.
+Entry points: :func:`market_making_nash_gap` (arrays), :func:`trader_best_response`,
+:func:`maker_best_response`, :func:`profile_payoffs`; :mod:`simulator.nash_gap` plays a
+scenario's profile and calls them.
 """
 
 from __future__ import annotations
@@ -187,42 +187,6 @@ class DiscreteBestQuoteGame:
         self.maker_names = maker_names or tuple(f"maker_{j}" for j in range(nm))
         if len(self.trader_names) != nt or len(self.maker_names) != nm:
             raise ValueError("trader_names / maker_names must have one name per agent")
-
-    # ---- construction from a scenario --------------------------------------------------------
-    @classmethod
-    def from_scenario(cls, scenario: Any) -> DiscreteBestQuoteGame:
-        """The game of a ``best_quote`` / ``acas`` scenario (deterministic noise rates)."""
-        m = scenario.market
-        if m.kind not in ("best_quote", "acas"):
-            raise ValueError(
-                f"market.kind = {m.kind!r}; the best-quote Nash gap needs 'best_quote' or 'acas'"
-            )
-        if scenario.noise.factor is not None:
-            raise ValueError("noise.factor is set; the Nash gap needs deterministic noise rates")
-        times = np.arange(scenario.steps) * scenario.dt
-        noise = scenario.noise
-        return cls(
-            horizon=scenario.horizon,
-            steps=scenario.steps,
-            temporary_impact=m.temporary_impact,
-            intensity=m.intensity,
-            intensity_decay=m.intensity_decay,
-            trader_inventories=[a.initial_inventory for a in scenario.traders],
-            maker_inventories=[a.initial_inventory for a in scenario.makers],
-            trader_running_penalty=[a.running_penalty for a in scenario.traders],
-            trader_terminal_penalty=[a.terminal_penalty for a in scenario.traders],
-            maker_running_penalty=[a.running_penalty for a in scenario.makers],
-            maker_terminal_penalty=[a.terminal_penalty for a in scenario.makers],
-            noise_buy_rate=[noise.buy_rate_at(t, scenario.horizon) for t in times],
-            noise_sell_rate=[noise.sell_rate_at(t, scenario.horizon) for t in times],
-            temporary_cost=m.temporary_cost,
-            cost_coupling=m.cost_coupling,
-            max_spread=m.max_spread,
-            min_rate=m.min_rate,
-            max_rate=m.max_rate,
-            trader_names=tuple(a.name for a in scenario.traders),
-            maker_names=tuple(a.name for a in scenario.makers),
-        )
 
     # ---- shapes and admissibility ------------------------------------------------------------
     @property
@@ -794,45 +758,3 @@ def market_making_nash_gap(
     )
     df.insert(4, "gain", df["best_response_payoff"] - df["payoff"])
     return df
-
-
-def scenario_profile(
-    scenario: Any, seed: int = 0
-) -> tuple[DiscreteBestQuoteGame, np.ndarray, np.ndarray]:
-    """The market and the profile's schedules ``(N_t, n)``, ``(N_m, n, 2)`` played in a scenario.
-
-    Runs ``simulator.simulate(scenario, paths=1)`` in fluid mode with the reference price frozen
-    at P₀ (volatility 0: P is a martingale, so the expected payoffs are unchanged and a policy
-    that reads the price cannot make the profile random). The policies are built from the
-    original scenario, so parameters that default to the price volatility keep their values.
-    Deterministic noise rates required.
-    """
-    import dataclasses
-
-    from simulator import simulate
-    from simulator.simulate import build_policies
-
-    if scenario.flow != "fluid":
-        raise ValueError(f"flow = {scenario.flow!r}; the Nash gap needs flow = 'fluid'")
-    market = DiscreteBestQuoteGame.from_scenario(scenario)
-    frozen = dataclasses.replace(
-        scenario, price=dataclasses.replace(scenario.price, volatility=0.0)
-    )
-    played = dict(zip([a.name for a in scenario.agents], build_policies(scenario), strict=True))
-    res = simulate(frozen, paths=1, seed=seed, policies=played)
-    rates = np.stack([res.agent(a.name).rate[:, 0] for a in scenario.traders])
-    quotes = np.stack(
-        [
-            np.stack(
-                [res.agent(a.name).ask_spread[:, 0], res.agent(a.name).bid_spread[:, 0]], axis=1
-            )
-            for a in scenario.makers
-        ]
-    )
-    return market, rates, quotes
-
-
-def scenario_nash_gap(scenario: Any, seed: int = 0) -> pd.DataFrame:
-    """:func:`market_making_nash_gap` of the profile that a scenario's policies play."""
-    market, rates, quotes = scenario_profile(scenario, seed=seed)
-    return market_making_nash_gap(market, rates, quotes)

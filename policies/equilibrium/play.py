@@ -6,8 +6,8 @@ the factory cache) and each agent plays its own component of the solution:
 * ``equilibrium``: the decoupling field evaluated at the realised state (feedback map);
 * ``equilibrium_open_loop``: the equilibrium schedule along the equilibrium path.
 
-Each game module provides ``Game.from_scenario(scenario)``; ``.solve()`` returns a solution with
-``feedback_policy(agent_name) -> Policy`` and ``open_loop_policy(agent_name) -> Policy``.
+The game comes from :func:`policies.equilibrium.adapters.game_for`; ``.solve()`` returns a
+solution with ``feedback_policy(agent_name)`` and ``open_loop_policy(agent_name)``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from policies.base import Policy
+from policies.equilibrium.adapters import game_for
 from policies.registry import PolicyContext, register_policy
 
 
@@ -23,23 +24,6 @@ def _solution(context: PolicyContext) -> Any:
     if "equilibrium" not in context.cache:
         context.cache["equilibrium"] = game_for(context.scenario).solve()
     return context.cache["equilibrium"]
-
-
-def game_for(scenario: Any) -> Any:
-    """The equilibrium game that a scenario's market mechanism defines."""
-    kind = scenario.market.kind
-    if kind == "impact":
-        from policies.equilibrium.execution import ExecutionGame
-
-        return ExecutionGame.from_scenario(scenario)
-    if kind in ("best_quote", "acas"):
-        from policies.equilibrium.market_making import MarketMakingGame
-
-        return MarketMakingGame.from_scenario(scenario)
-    raise ValueError(
-        f"market.kind = {kind!r} has no equilibrium solver yet; equilibrium policies are "
-        "available for 'impact' (§2), 'best_quote' (§3) and 'acas' (§4)"
-    )
 
 
 def _feedback(context: PolicyContext) -> Policy:

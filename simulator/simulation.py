@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from policies.base import Policy
-from policies.registry import PolicyContext, build_policy
+from policies.catalog import build_policy, check_policy_names
+from policies.registry import PolicyContext
 from simulator.model import MarketModel, Recorder
 from simulator.processes import NoiseRates
 from simulator.result import AgentPath, SimulationResult
@@ -21,7 +22,10 @@ def build_policies(
     cache: dict[str, Any] | None = None,
 ) -> list[Policy]:
     """One policy per strategic agent (column order), built from the registry with one shared
-    ``cache``; ``overrides`` maps agent names to ready policies (e.g. a best response)."""
+    ``cache``; ``overrides`` maps agent names to ready policies (e.g. a best response).
+
+    Every policy name is checked before any policy is built (so before any equilibrium is
+    solved): an unknown name raises ValueError naming the field (``traders[1].policy``)."""
     overrides = dict(overrides or {})
     names = {a.name for a in scenario.agents}
     unknown = sorted(set(overrides) - names)
@@ -30,6 +34,7 @@ def build_policies(
             f"policies = {unknown!r} name no agent of the scenario; agents: "
             f"{', '.join(a.name for a in scenario.agents)}"
         )
+    check_policy_names(scenario, skip=frozenset(overrides))
     cache = {} if cache is None else cache
     built = []
     for spec in scenario.agents:

@@ -1,0 +1,140 @@
+"""Scenario → game: the only solver code that reads a :class:`~simulator.scenario.Scenario`.
+
+The solvers take numbers (horizons, coefficients, one value per agent) and return solutions;
+this module translates a validated scenario into the game its market kind defines:
+
+* ``impact`` (§2) → :class:`~policies.equilibrium.execution.ExecutionGame`;
+* ``best_quote`` (§3), ``acas`` (§4) → :class:`~policies.equilibrium.market_making.MarketMakingGame`
+  (continuous time) and :class:`~policies.equilibrium.market_making_nash.DiscreteBestQuoteGame`
+  (the engine's grid, for best responses and the Nash gap).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from policies.equilibrium.execution import ExecutionGame
+from policies.equilibrium.market_making import MarketMakingGame
+from policies.equilibrium.market_making_nash import DiscreteBestQuoteGame
+
+if TYPE_CHECKING:
+    from simulator.scenario import Scenario
+
+__all__ = ["discrete_best_quote_game", "execution_game", "game_for", "market_making_game"]
+
+
+def execution_game(scenario: Scenario) -> ExecutionGame:
+    """The §2 game of an ``impact`` scenario (α, β, π from the market, φ, A, q₀ per trader)."""
+    market = scenario.market
+    if market.kind != "impact":
+        raise ValueError(
+            f"market.kind = {market.kind!r}; allowed: 'impact' (the §2 execution game)"
+        )
+    if scenario.makers:
+        raise ValueError(
+            f"makers = {[m.name for m in scenario.makers]!r}; allowed: none in the §2 "
+            "impact market (market makers appear only as 'zero intelligence', Remark 2.1(2))"
+        )
+    if getattr(scenario.noise, "factor", None) is not None:
+        raise ValueError(
+            "noise.factor is set; allowed: deterministic noise rates in the impact market"
+        )
+    tr = scenario.traders
+    return ExecutionGame(
+        horizon=float(scenario.horizon),
+        permanent_impact=market.permanent_impact,
+        temporary_impact=market.temporary_impact,
+        cross_impact=market.cross_impact,
+        running_penalty=[a.running_penalty for a in tr],
+        terminal_penalty=[a.terminal_penalty for a in tr],
+        initial_inventory=[a.initial_inventory for a in tr],
+        noise_buy_rate=scenario.noise.buy_rate,
+        noise_sell_rate=scenario.noise.sell_rate,
+        names=[a.name for a in tr],
+    )
+
+
+def _best_quote_kind(scenario: Scenario) -> None:
+    mk = scenario.market
+    if mk.kind not in ("best_quote", "acas"):
+        raise ValueError(
+            f"market.kind = {mk.kind!r}; the best-quote games solve 'best_quote' and 'acas'"
+        )
+    if getattr(scenario.noise, "factor", None) is not None:
+        raise ValueError(
+            "noise.factor (§5 Markov noise) is set; the best-quote games need deterministic "
+            "noise rates"
+        )
+
+
+def market_making_game(scenario: Scenario) -> MarketMakingGame:
+    """The continuous-time game of a ``best_quote`` / ``acas`` scenario (§3–§4)."""
+    _best_quote_kind(scenario)
+    mk, noise = scenario.market, scenario.noise
+    tr, mm = scenario.traders, scenario.makers
+    return MarketMakingGame(
+        horizon=scenario.horizon,
+        trader_inventories=tuple(a.initial_inventory for a in tr),
+        maker_inventories=tuple(a.initial_inventory for a in mm),
+        temporary_impact=mk.temporary_impact,
+        intensity=mk.intensity,
+        intensity_decay=mk.intensity_decay,
+        temporary_cost=mk.temporary_cost,
+        cost_coupling=mk.cost_coupling,
+        trader_running_penalty=tuple(a.running_penalty for a in tr),
+        trader_terminal_penalty=tuple(a.terminal_penalty for a in tr),
+        maker_running_penalty=tuple(a.running_penalty for a in mm),
+        maker_terminal_penalty=tuple(a.terminal_penalty for a in mm),
+        noise_buy_rate=noise.buy_rate,
+        noise_sell_rate=noise.sell_rate,
+        min_rate=mk.min_rate,
+        max_rate=mk.max_rate,
+        max_spread=mk.max_spread,
+        trader_names=tuple(a.name for a in tr),
+        maker_names=tuple(a.name for a in mm),
+        maker_policies=tuple(a.policy for a in mm),
+    )
+
+
+def discrete_best_quote_game(scenario: Scenario) -> DiscreteBestQuoteGame:
+    """The best-quote game of a ``best_quote`` / ``acas`` scenario on its engine grid."""
+    _best_quote_kind(scenario)
+    m, noise = scenario.market, scenario.noise
+    times = np.arange(scenario.steps) * scenario.dt
+    return DiscreteBestQuoteGame(
+        horizon=scenario.horizon,
+        steps=scenario.steps,
+        temporary_impact=m.temporary_impact,
+        intensity=m.intensity,
+        intensity_decay=m.intensity_decay,
+        trader_inventories=[a.initial_inventory for a in scenario.traders],
+        maker_inventories=[a.initial_inventory for a in scenario.makers],
+        trader_running_penalty=[a.running_penalty for a in scenario.traders],
+        trader_terminal_penalty=[a.terminal_penalty for a in scenario.traders],
+        maker_running_penalty=[a.running_penalty for a in scenario.makers],
+        maker_terminal_penalty=[a.terminal_penalty for a in scenario.makers],
+        noise_buy_rate=[noise.buy_rate_at(t, scenario.horizon) for t in times],
+        noise_sell_rate=[noise.sell_rate_at(t, scenario.horizon) for t in times],
+        temporary_cost=m.temporary_cost,
+        cost_coupling=m.cost_coupling,
+        max_spread=m.max_spread,
+        min_rate=m.min_rate,
+        max_rate=m.max_rate,
+        trader_names=tuple(a.name for a in scenario.traders),
+        maker_names=tuple(a.name for a in scenario.makers),
+    )
+
+
+def game_for(scenario: Scenario) -> ExecutionGame | MarketMakingGame:
+    """The equilibrium game that a scenario's market mechanism defines."""
+    kind = scenario.market.kind
+    if kind == "impact":
+        return execution_game(scenario)
+    if kind in ("best_quote", "acas"):
+        return market_making_game(scenario)
+    raise ValueError(
+        f"market.kind = {kind!r} has no equilibrium solver yet; equilibrium policies are "
+        "available for 'impact' (§2), 'best_quote' (§3) and 'acas' (§4)"
+    )

@@ -55,10 +55,9 @@ def test_recorded_fill_prices_reproduce_the_cash_flows(name: str, flow: str) -> 
 
 
 def test_a_recorder_of_one_block_holds_that_block_of_the_full_run() -> None:
-    from simulator.simulate import build_policies
-
     from simulator.model import MarketModel, Recorder
     from simulator.processes import BLOCK
+    from simulator.simulation import build_policies
 
     sc = _small("acas_vs_heuristics_poisson.toml", steps=5)
     full = simulate(sc, paths=2 * BLOCK, seed=4)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from simulator.mechanisms import rules
+
 if TYPE_CHECKING:
     from policies.base import Policy
     from simulator.scenario import AgentSpec
@@ -69,16 +71,8 @@ class AccountingAgent(mesa.Agent):
         if diffusion is not None:
             q += diffusion
         self.cash += cash_flow
-        if phi:
-            # Q_k² + Q_k Q_{k+1} + Q_{k+1}² = Q_k (Q_k + Q_{k+1}) + Q_{k+1}², evaluated in place in
-            # the order of (φ·dt/3)·(prev·(prev + q) + q·q), so without temporaries
-            t = self._tmp
-            np.add(prev, q, out=t)
-            t *= prev
-            np.multiply(q, q, out=prev)  # Q_k no longer needed
-            t += prev
-            t *= phi * dt / 3.0
-            self.running_cost += t
+        if phi:  # in place: Q_k (``prev``) is no longer needed after it is read
+            self.running_cost += rules.running_penalty(prev, q, phi, dt, self._tmp, scratch=prev)
 
     def terminal_cost(self) -> np.ndarray:
         """A·Q_T²."""

@@ -62,6 +62,7 @@ import math
 
 import numpy as np
 
+from simulator.mechanisms import rules
 from simulator.processes import INVENTORY, PathRandom
 from simulator.scenario import Scenario
 
@@ -217,9 +218,7 @@ class ImpactMarket(Market):
         mid = price + self.impact + self.noise_drift + 0.5 * (delta + omega)
         rates = self.rates
         # β/N (v_i + π Σ_{j≠i} v_j) = β/N ((1 − π) v_i + π Σ_j v_j)
-        fill = np.multiply(rates, self._beta_n * (1.0 - self._pi), out=self.trader_price)
-        fill += (self._beta_n * self._pi) * rates.sum(axis=0)
-        fill += mid
+        fill = rules.impact_price(mid, rates, self._beta_n, self._pi, out=self.trader_price)
         np.multiply(fill, vol, out=self.cash[:nt])
         np.negative(self.cash[:nt], out=self.cash[:nt])
         self._set_trader_fills()
@@ -243,17 +242,13 @@ class BestQuoteMarket(Market):
         self.best_ask = np.zeros(paths)
         self.best_bid = np.zeros(paths)
         self._xi = m.max_spread
-        lo = np.where(self._buyers, m.min_rate, -m.max_rate)
-        hi = np.where(self._buyers, m.max_rate, -m.min_rate)
-        self._rate_lo, self._rate_hi = lo, hi  # admissible set A^{i,e} of §3
+        # admissible set A^{i,e} of §3
+        self._rate_lo, self._rate_hi = rules.rate_bounds(self._buyers, m.min_rate, m.max_rate)
         self._beta = m.temporary_impact
-        self._coupling = (
-            m.cost_coupling / (self.nt - 1)
-            if m.temporary_cost == "aggregated" and self.nt > 1
-            else 0.0
-        )
-        self._gamma = m.intensity_decay
-        self._intensity = None if m.intensity == "exponential" else m.intensity
+        self._coupling = m.cost_coupling if m.temporary_cost == "aggregated" else 0.0
+        lam = rules.Intensity.build(m.intensity, m.intensity_decay)
+        self._gamma = lam.decay  # exponential Λ: evaluated in place below (None otherwise)
+        self._intensity = lam.value
         self._maker_names = tuple(a.name for a in scenario.makers)
         self._shares = np.zeros((self.nm, 2, paths))
         # preallocated per-step buffers (the usual step allocates no temporaries)
@@ -280,23 +275,8 @@ class BestQuoteMarket(Market):
 
     def post_quotes(self) -> None:
         q = self.quotes
-        # min over makers = the minimum ufunc applied row by row (what np.min does, minus its
-        # Python wrapper)
-        np.minimum.reduce(q[:, 0], axis=0, out=self.best_ask)
-        np.minimum.reduce(q[:, 1], axis=0, out=self.best_bid)
-
-    def _competitors(self) -> np.ndarray:
-        """δ̄ʲ = min_{l≠j} δˡ per side, ``(nm, 2, M)``; 0 (the reference price) for one maker."""
-        q = self.quotes
-        if self.nm == 1:
-            return np.zeros_like(q)
-        if self.nm == 2:
-            return q[::-1]
-        order = np.argsort(q, axis=0)
-        first = np.take_along_axis(q, order[:1], axis=0)
-        second = np.take_along_axis(q, order[1:2], axis=0)
-        is_best = np.arange(self.nm).reshape(-1, 1, 1) == order[:1]
-        return np.where(is_best, second, first)
+        rules.best_quote(q[:, 0], out=self.best_ask)
+        rules.best_quote(q[:, 1], out=self.best_bid)
 
     def _exp(self, x: np.ndarray) -> None:
         """x ← exp(x) in place, row by row along the paths axis.
@@ -321,19 +301,19 @@ class BestQuoteMarket(Market):
     def _compute_shares(self) -> np.ndarray:
         """Λ(δʲ − δ̄ʲ) for both sides, ``(nm, 2, M)``."""
         s = self._shares
-        if self._intensity is None and self.nm == 2:
+        if self._gamma is not None and self.nm == 2:
             # two makers: x¹ = −x⁰, so Λ(x¹) = exp(γx⁰) = 1/Λ(x⁰) (one exp instead of two)
             np.subtract(self.quotes[0], self.quotes[1], out=s[0])
             s[0] *= -self._gamma
             self._exp(s[0])
             np.divide(1.0, s[0], out=s[1])
             return s
-        if self._intensity is None:
-            np.subtract(self.quotes, self._competitors(), out=s)
+        if self._gamma is not None:  # Λ(x) = exp(−γx), in place
+            np.subtract(self.quotes, rules.best_other_quote(self.quotes), out=s)
             s *= -self._gamma
             self._exp(s)
             return s
-        s[...] = self._intensity(self.quotes - self._competitors())
+        s[...] = self._intensity(self.quotes - rules.best_other_quote(self.quotes))
         return s
 
     # -- clearing ----------------------------------------------------------------------------------
@@ -411,9 +391,7 @@ class BestQuoteMarket(Market):
         if nt:
             v, vol, unit = self.rates, self._vol, self.trader_price
             # per-share temporary cost β(vⁱ + c·mean_{j≠i} vʲ) at the chosen rates
-            np.multiply(v, self._beta, out=unit)
-            if self._coupling:
-                unit += (self._beta * self._coupling) * (v.sum(axis=0) - v)
+            rules.temporary_price(v, self._beta, self._coupling, out=unit)
             # plus the best quote of the trader's side (ask for buyers, bid otherwise)
             if len(self._buyer_rows) == nt:
                 unit += ask

@@ -69,6 +69,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from simulator.mechanisms import rules
 from simulator.profiles import profile_at
 
 MarketKind = Literal["impact", "best_quote", "acas", "logit"]
@@ -280,11 +281,7 @@ class MarketSpec:
         xi = _number(f"{p}.max_spread", self.max_spread, low=0.0, strict=True, allow_inf=True)
         eps = _number(f"{p}.min_rate", self.min_rate, low=0.0)
         xi_t = _number(f"{p}.max_rate", self.max_rate, low=0.0, strict=True, allow_inf=True)
-        if eps > xi_t:
-            raise ValueError(
-                f"market.min_rate = {eps!r} exceeds market.max_rate = {xi_t!r}: the "
-                "admissible rates [ε, ξ̃] of §3 are empty; need min_rate <= max_rate"
-            )
+        rules.check_rate_bounds(eps, xi_t, prefix=f"{p}.")
         _set(self, "max_spread", xi)
         _set(self, "min_rate", eps)
         _set(self, "max_rate", xi_t)

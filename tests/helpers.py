@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from policies.base import MarketState, Policy
+from policies.catalog import available_policies, build_policy
 from policies.equilibrium.execution import ExecutionGame
 from policies.equilibrium.market_making_nash import DiscreteBestQuoteGame
-from policies.registry import PolicyContext, available_policies, build_policy, register_policy
+from policies.registry import PolicyContext, register_policy
 from simulator.scenario import AgentSpec, MarketSpec, NoiseSpec, PriceSpec, Scenario
 
 # ---- test policies -------------------------------------------------------------------------------

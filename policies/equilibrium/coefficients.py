@@ -13,25 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator.mechanisms.rules import vectorised
 from simulator.profiles import profile_at
 
 CoefficientValue = float | Callable[[float], float] | Sequence[float]
-
-
-def vectorised(fn: Callable) -> Callable[[np.ndarray], np.ndarray]:
-    """Call ``fn`` on arrays; fall back to element-wise evaluation if it is scalar-only."""
-
-    def call(x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
-        try:
-            out = np.asarray(fn(x), dtype=float)
-            if out.shape == x.shape:
-                return out
-        except (TypeError, ValueError):
-            pass
-        return np.vectorize(lambda s: float(fn(float(s))), otypes=[float])(x)
-
-    return call
 
 
 @dataclass(frozen=True)

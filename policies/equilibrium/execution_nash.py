@@ -25,6 +25,7 @@ import pandas as pd
 from scipy.linalg import cho_factor, cho_solve
 
 from policies.equilibrium.execution import ExecutionGame, ExecutionSolution
+from simulator.mechanisms import rules
 
 __all__ = [
     "equilibrium_rates",
@@ -63,11 +64,11 @@ def execution_payoffs(game: ExecutionGame, rates: np.ndarray) -> np.ndarray:
     total = v.sum(axis=1)
     delta = alpha / n_tr * total * dt  # Δ_k
     impact = np.concatenate([[0.0], np.cumsum(delta)])  # I_0..I_n
-    own = beta[:, None] / n_tr * (v + pi * (total[:, None] - v))
-    price = (impact[:-1] + varpi[:-1] + 0.5 * (delta + omega))[:, None] + own
+    mid = (impact[:-1] + varpi[:-1] + 0.5 * (delta + omega))[:, None]
+    price = rules.impact_price(mid, v, beta[:, None] / n_tr, pi, axis=1)
     cash = -(price * v * dt).sum(axis=0)
     phi, a_pen = game.running_penalty, game.terminal_penalty
-    running = (phi * dt * (q[:-1] ** 2 + q[:-1] * q[1:] + q[1:] ** 2) / 3).sum(axis=0)
+    running = rules.running_penalty(q[:-1], q[1:], phi, dt).sum(axis=0)
     return cash + (impact[-1] + varpi[-1]) * q[-1] - running - a_pen * q[-1] ** 2
 
 

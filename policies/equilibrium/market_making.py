@@ -64,6 +64,7 @@ from policies.equilibrium.market_making_hamiltonian import (
     trader_response,
 )
 from policies.equilibrium.market_making_riccati import jacobians_on_grid, radon, riccati
+from simulator.mechanisms import rules
 
 __all__ = [
     "MarketMakingGame",
@@ -152,10 +153,7 @@ class MarketMakingGame:
                 f"cost_coupling = {self.cost_coupling!r}: class Υ (Remark 3.3) needs |c| < 2"
             )
         eps, xit, xi = self.min_rate, self.max_rate, self.max_spread
-        if not (math.isfinite(eps) and eps >= 0):
-            raise ValueError(f"min_rate = {eps!r}: ε must be finite and ≥ 0")
-        if not xit > eps:
-            raise ValueError(f"max_rate = {xit!r}: ξ̃ must exceed min_rate ε = {eps!r}")
+        rules.check_rate_bounds(eps, xit, prefix="")
         if not xi > 0:
             raise ValueError(f"max_spread = {xi!r}: ξ must be > 0")
         lam = Intensity.build(self.intensity, self.intensity_decay)

@@ -21,194 +21,17 @@ policies (Monte Carlo paths).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 
-from policies.equilibrium.coefficients import vectorised
+from simulator.mechanisms import rules
+from simulator.mechanisms.rules import HamiltonianError, Intensity, rate_bounds
 
-ArrayFn = Callable[[np.ndarray], np.ndarray]
+__all__ = ["HamiltonianError", "Intensity", "rate_bounds"]  # re-exported (defined in rules)
+
 CostKind = Literal["individual", "aggregated"]
-
-
-class HamiltonianError(RuntimeError):
-    """A pointwise fixed point (quotes or aggregated-cost rates) did not converge."""
-
-
-@dataclass(frozen=True)
-class Intensity:
-    """An intensity Λ of Def. 3.4 with its first two derivatives.
-
-    Build with :meth:`exponential` (``Λ(x) = exp(−γx)``) or :meth:`from_callable` (derivatives
-    given or obtained by central differences). :meth:`validate` checks Def. 3.4 on a grid.
-    """
-
-    value: ArrayFn
-    d1: ArrayFn
-    d2: ArrayFn
-    decay: float | None = None  # γ when exponential (closed-form quotes (17))
-    name: str = "custom"
-
-    @classmethod
-    def build(cls, intensity: Any, decay: float) -> Intensity:
-        """Λ from an intensity setting: ``"exponential"`` (γ = ``decay``), a callable Λ
-        (derivatives by central differences; Definition 3.4 is assumed — :meth:`validate`
-        checks it), or an :class:`Intensity` (returned as is, e.g. with exact derivatives)."""
-        if isinstance(intensity, Intensity):
-            return intensity
-        if isinstance(intensity, str) and intensity == "exponential":
-            return cls.exponential(decay)
-        if callable(intensity):
-            return cls.from_callable(intensity)
-        raise ValueError(
-            f"intensity = {intensity!r}: allowed 'exponential', a callable Λ(x) or an "
-            "Intensity (Def. 3.4)"
-        )
-
-    @classmethod
-    def exponential(cls, gamma: float) -> Intensity:
-        if not np.isfinite(gamma) or gamma <= 0:
-            raise ValueError(f"intensity_decay = {gamma!r}: γ must be a finite number > 0")
-        g = float(gamma)
-        return cls(
-            value=lambda x: np.exp(-g * x),
-            d1=lambda x: -g * np.exp(-g * x),
-            d2=lambda x: g * g * np.exp(-g * x),
-            decay=g,
-            name=f"exp(-{g:g}x)",
-        )
-
-    @classmethod
-    def from_callable(
-        cls,
-        fn: Callable,
-        derivative: Callable | None = None,
-        second_derivative: Callable | None = None,
-        step: float = 1e-4,
-    ) -> Intensity:
-        """Wrap a user Λ; missing derivatives are central differences with ``step``."""
-        if not callable(fn):
-            raise ValueError(f"intensity = {fn!r}: must be 'exponential' or a callable Λ(x)")
-        f = vectorised(fn)
-        d1 = vectorised(derivative) if derivative is not None else None
-        d2 = vectorised(second_derivative) if second_derivative is not None else None
-        if d1 is None:
-
-            def d1(x: np.ndarray) -> np.ndarray:
-                return (f(x + step) - f(x - step)) / (2 * step)
-
-        if d2 is None:
-
-            def d2(x: np.ndarray) -> np.ndarray:
-                return (f(x + step) - 2 * f(x) + f(x - step)) / (step * step)
-
-        return cls(value=f, d1=d1, d2=d2, name=getattr(fn, "__name__", "custom"))
-
-    def scale(self) -> float:
-        """Natural length scale ``−Λ(0)/Λ'(0)`` (``1/γ`` for the exponential)."""
-        return float(-self.value(np.zeros(1))[0] / self.d1(np.zeros(1))[0])
-
-    def validate(self, half_width: float | None = None, points: int = 2001) -> None:
-        """Check Def. 3.4 on ``[−L, L]`` (default ``L = 20·scale``); raise ``ValueError`` if not.
-
-        (1) Λ > 0, (2) Λ' < 0, (3) ``ΛΛ''/Λ'² ≤ 1`` (log-concavity) and bounded below, and Λ
-        decays: ``Λ(L) < 10⁻³ Λ(0)`` stands in for ``lim_{x→∞} Λ = 0``.
-        """
-        lam0 = self.value(np.zeros(1))[0]
-        dlam0 = self.d1(np.zeros(1))[0]
-        if not (np.isfinite(lam0) and lam0 > 0 and np.isfinite(dlam0) and dlam0 < 0):
-            raise ValueError(
-                f"intensity Λ: Λ(0) = {lam0!r}, Λ'(0) = {dlam0!r}; Def. 3.4 needs Λ > 0, Λ' < 0"
-            )
-        L = float(half_width) if half_width is not None else 20.0 * self.scale()
-        x = np.linspace(-L, L, points)
-        lam, d1, d2 = self.value(x), self.d1(x), self.d2(x)
-        bad = ~np.isfinite(lam) | (lam <= 0)
-        if bad.any():
-            raise ValueError(f"intensity Λ(x) = {lam[bad][0]!r} at x = {x[bad][0]:g}; Λ > 0")
-        bad = ~np.isfinite(d1) | (d1 >= 0)
-        if bad.any():
-            raise ValueError(
-                f"intensity Λ'(x) = {d1[bad][0]!r} at x = {x[bad][0]:g}; Def. 3.4 needs Λ' < 0"
-            )
-        ratio = lam * d2 / (d1 * d1)
-        tol = 1e-3  # finite-difference noise of the default numerical Λ''
-        if ratio.max() > 1 + tol or not np.isfinite(ratio).all():
-            i = int(np.nanargmax(np.where(np.isfinite(ratio), ratio, np.inf)))
-            raise ValueError(
-                f"intensity ΛΛ''/Λ'² = {ratio[i]:.4g} at x = {x[i]:g}; Def. 3.4(3) needs "
-                "sup ΛΛ''/Λ'² ≤ 1 (Λ log-concave)"
-            )
-        if self.value(np.array([L]))[0] >= 1e-3 * lam0:
-            raise ValueError(
-                f"intensity Λ({L:g}) = {self.value(np.array([L]))[0]:.3g} does not decay; "
-                "Def. 3.4(3) needs lim_{x→∞} Λ(x) = 0"
-            )
-
-    def ratio(self, x: np.ndarray) -> np.ndarray:
-        """``Λ(x)/Λ'(x) = −s(x)`` with its degenerate limits made explicit (no 0/0, no x/0).
-
-        Def. 3.4 makes ``s = −Λ/Λ' = 1/|(log Λ)'|`` positive and non-increasing (log-concavity),
-        so ``s ≤ scale`` for ``x ≥ 0``. Where floating point loses the ratio: Λ and Λ' both
-        underflow (far tail, x > 0; the fill rate is 0 to machine precision) → ``−scale``, the
-        exponential-tail bound; Λ' underflows with Λ > 0 (saturated side, x < 0) → ``−∞``, the
-        limit of ``−s`` there. Overflow of a finite quotient is also its ``−∞`` limit.
-        """
-        x = np.asarray(x, dtype=float)
-        lam, d1 = self.value(x), self.d1(x)
-        ok = (d1 < 0) & np.isfinite(lam) & np.isfinite(d1)
-        with np.errstate(over="ignore"):  # |Λ/Λ'| > 1.8e308 → −inf, the saturated limit
-            out = np.divide(lam, d1, out=np.full(np.shape(x), -np.inf), where=ok)
-        tail = ~ok & (lam <= 0) & (x > 0)
-        return np.where(tail, -self.scale(), out)
-
-    def markup_slope(self, x: np.ndarray) -> np.ndarray:
-        """``h'(x) = 2 − ΛΛ''/Λ'²``, floored at 1 (its bound under Def. 3.4); 1 where Λ'
-        underflows and the quotient is lost (:meth:`markup` safeguards such steps by bisection)."""
-        x = np.asarray(x, dtype=float)
-        d1, d2 = self.d1(x), self.d2(x)
-        ok = (d1 < 0) & np.isfinite(d2)
-        r = self.ratio(x)
-        with np.errstate(over="ignore", invalid="ignore"):
-            q = np.divide(d2, d1, out=np.zeros(np.shape(x)), where=ok) * r
-        return np.where(ok & np.isfinite(q), np.maximum(2.0 - q, 1.0), 1.0)
-
-    def markup(
-        self, z: np.ndarray, guess: np.ndarray | None = None, tol: float = 1e-12, max_iter: int = 80
-    ) -> np.ndarray:
-        """``h⁻¹(z)`` for ``h(x) = x + Λ(x)/Λ'(x)``: safeguarded Newton, vectorised.
-
-        Bracket from Def. 3.4: ``h(x) < x`` gives the root ``> z``; ``s = −Λ/Λ' ≤ scale`` on
-        ``x ≥ 0`` gives it ``≤ max(z + scale, 0)`` (widened by ``|h − z|`` should Λ violate
-        log-concavity within the tolerance of :meth:`validate`, using ``h' ≥ 1``). Newton steps
-        leaving the bracket are replaced by bisection, so far-out ``z`` (where Λ under- or
-        saturates) converges without NaN.
-        """
-        z = np.asarray(z, dtype=float)
-        if self.decay is not None:
-            return z + 1.0 / self.decay
-        scale = self.scale()
-        lo = z - tol * (1.0 + np.abs(z))
-        hi = np.maximum(z + scale, 0.0) + 0.01 * scale
-        r_hi = hi + self.ratio(hi) - z
-        hi = np.where(r_hi < 0, hi - r_hi, hi) + tol * (1.0 + np.abs(z))
-        x = np.clip(z + scale if guess is None else np.broadcast_to(guess, z.shape), lo, hi)
-        r = x + self.ratio(x) - z
-        for _ in range(max_iter):
-            # converged: residual small, or the bracket is down to rounding (steep h')
-            done = (np.abs(r) <= tol * (1.0 + np.abs(z))) | (hi - lo <= 4e-16 * (1.0 + np.abs(x)))
-            if np.all(done):
-                return x
-            lo = np.where(r > 0, lo, np.maximum(lo, x))
-            hi = np.where(r > 0, np.minimum(hi, x), hi)
-            step = x - r / self.markup_slope(x)  # r = −∞ (saturated Λ) → +∞ → bisection
-            x = np.where((step > lo) & (step < hi) & np.isfinite(step), step, 0.5 * (lo + hi))
-            r = x + self.ratio(x) - z
-        if np.all(np.abs(r) <= 1e-8 * (1.0 + np.abs(z))):
-            return x
-        raise HamiltonianError(f"h⁻¹ did not converge (residual {np.abs(r).max():.3g})")
 
 
 def _base(x: np.ndarray, axis: int) -> np.ndarray:
@@ -238,14 +61,8 @@ def best_other(delta: np.ndarray, frozen: int | None = None) -> np.ndarray:
     ``frozen``: the ordering is the base element's (see :func:`clip_piece`).
     """
     k = delta.shape[-1]
-    if k == 1:
-        return np.zeros_like(delta)
-    if k == 2:
-        return delta[..., ::-1]
-    if frozen is None:
-        part = np.partition(delta, 1, axis=-1)
-        first, second = part[..., :1], part[..., 1:2]
-        return np.where(delta == first, second, first)
+    if frozen is None or k <= 2:
+        return rules.best_other_quote(delta, axis=-1)
     order = np.argsort(_base(delta, frozen), axis=-1)
     shape = delta.shape[:-1] + (1,)
     first = np.take_along_axis(delta, np.broadcast_to(order[..., :1], shape), -1)
@@ -256,7 +73,7 @@ def best_other(delta: np.ndarray, frozen: int | None = None) -> np.ndarray:
 def best_quote(delta: np.ndarray, frozen: int | None = None) -> np.ndarray:
     """``min_j δʲ`` (keepdims); with ``frozen`` the best maker is the base element's."""
     if frozen is None or delta.shape[-1] == 1:
-        return delta.min(-1, keepdims=True)
+        return rules.best_quote(delta, axis=-1, keepdims=True)
     if delta.shape[-1] == 2:
         b = _base(delta, frozen)
         return np.where(b[..., :1] <= b[..., 1:], delta[..., :1], delta[..., 1:])
@@ -331,11 +148,6 @@ def quote_equilibrium(
                 "that Λ satisfies Def. 3.4 (inf ΛΛ''/Λ'² > −∞ makes the best reply a contraction)"
             )
     return delta
-
-
-def rate_bounds(buyer: np.ndarray, min_rate: float, max_rate: float):
-    """Admissible rates of §3: buyers ``[ε, ξ̃]``, sellers ``[−ξ̃, −ε]`` (arrays over traders)."""
-    return np.where(buyer, min_rate, -max_rate), np.where(buyer, max_rate, -min_rate)
 
 
 def trader_rates(
@@ -414,11 +226,7 @@ def temporary_cost(
 ) -> np.ndarray:
     """λⁱ(v): ``βvⁱ²`` or ``βvⁱ(vⁱ + c·mean_{j≠i} vʲ)`` (Remark 3.3), traders on the last axis."""
     beta = np.asarray(beta, dtype=float)[..., None]
-    n = v.shape[-1]
-    if cost == "individual" or n == 1:
-        return beta * v * v
-    others = (v.sum(-1, keepdims=True) - v) / (n - 1)
-    return beta * v * (v + coupling * others)
+    return rules.temporary_cost(v, beta, coupling if cost == "aggregated" else 0.0, axis=-1)
 
 
 class Drift(NamedTuple):

@@ -51,6 +51,7 @@ from scipy.linalg import solve_banded
 from scipy.optimize import lsq_linear, minimize
 
 from policies.equilibrium.market_making_hamiltonian import HamiltonianError, Intensity
+from simulator.mechanisms import rules
 
 
 class BestResponseError(RuntimeError):
@@ -133,10 +134,7 @@ class DiscreteBestQuoteGame:
             raise ValueError(f"temporary_impact = {temporary_impact!r}; allowed: β > 0")
         if not max_spread > 0:
             raise ValueError(f"max_spread = {max_spread!r}; allowed: ξ > 0 (or inf)")
-        if not (0 <= min_rate < max_rate):
-            raise ValueError(
-                f"min_rate = {min_rate!r}, max_rate = {max_rate!r}; allowed: 0 ≤ ε < ξ̃"
-            )
+        rules.check_rate_bounds(min_rate, max_rate, prefix="")
         if not (isinstance(temporary_cost, str) or callable(temporary_cost)) or (
             isinstance(temporary_cost, str) and temporary_cost not in ("individual", "aggregated")
         ):
@@ -204,9 +202,8 @@ class DiscreteBestQuoteGame:
 
     def rate_bounds(self, i: int) -> tuple[float, float]:
         """Admissible rates of trader i (§3): [ε, ξ̃] if q₀ < 0, [−ξ̃, −ε] if q₀ > 0."""
-        if self.q_trader[i] < 0:
-            return self.min_rate, self.max_rate
-        return -self.max_rate, -self.min_rate
+        lo, hi = rules.rate_bounds(self.q_trader[i] < 0, self.min_rate, self.max_rate)
+        return float(lo), float(hi)
 
     def admissible_rates(self, rates: Any) -> np.ndarray:
         """Rates ``(N_t, n)`` clipped to each trader's admissible set (as the engine does)."""
@@ -231,14 +228,13 @@ class DiscreteBestQuoteGame:
 
     def competitor_quotes(self, quotes: np.ndarray, j: int) -> np.ndarray:
         """δ̄ʲ = min_{l≠j} δˡ, shape (n, 2); the reference price (0) for a lone maker."""
-        others = np.delete(quotes, j, axis=0)
-        return others.min(axis=0) if others.shape[0] else np.zeros((self.steps, 2))
+        return rules.best_other_quote(quotes, axis=0)[j]
 
     def best_quote(self, quotes: np.ndarray, i: int) -> np.ndarray:
         """sᵢ_k of (12): min_j δʲᵃ for a buyer (q₀ < 0), −min_j δʲᵇ for a seller (q₀ > 0)."""
         if self.q_trader[i] < 0:
-            return quotes[:, :, 0].min(axis=0)
-        return -quotes[:, :, 1].min(axis=0)
+            return rules.best_quote(quotes[:, :, 0], axis=0)
+        return -rules.best_quote(quotes[:, :, 1], axis=0)
 
     def linear_cost_rate(self, rates: np.ndarray, i: int) -> np.ndarray:
         """For aggregated λ: βc·mean_{j≠i} vʲ_k, the coefficient of vⁱ_k in λⁱ (0 otherwise)."""
@@ -254,8 +250,11 @@ class DiscreteBestQuoteGame:
         if callable(self.temporary_cost):
             cost, grad = self.temporary_cost(v, np.delete(rates, i, axis=0))
             return np.asarray(cost, dtype=float), np.asarray(grad, dtype=float)
-        lin = self.linear_cost_rate(rates, i)
-        return self.beta * v * v + lin * v, 2 * self.beta * v + lin
+        played = rates.copy()
+        played[i] = v
+        coupling = self.cost_coupling if self.temporary_cost == "aggregated" else 0.0
+        cost = rules.temporary_cost(played, self.beta, coupling, axis=0)[i]
+        return cost, 2 * self.beta * v + self.linear_cost_rate(rates, i)
 
 
 # --------------------------------------------------------------------------------------------
@@ -268,7 +267,7 @@ def inventory_path(q0: float, increments: np.ndarray) -> np.ndarray:
 
 def inventory_penalty(q: np.ndarray, phi: float, terminal: float, dt: float) -> float:
     """R(Q) + A·Q_n² with R = Σ φ·dt·(Q_k² + Q_kQ_{k+1} + Q_{k+1}²)/3 (exact ∫φQ² for linear Q)."""
-    running = phi * dt / 3.0 * np.sum(q[:-1] ** 2 + q[:-1] * q[1:] + q[1:] ** 2)
+    running = np.sum(rules.running_penalty(q[:-1], q[1:], phi, dt))
     return float(running + terminal * q[-1] ** 2)
 
 
@@ -422,6 +421,10 @@ def trader_best_response(
     quotes = market.admissible_quotes(maker_quotes)
     lo, hi = market.rate_bounds(i)
     n, dt = market.steps, market.dt
+    if lo == hi:  # ε = ξ̃: the rate is fixed, the only admissible schedule is the best response
+        rates[i] = lo
+        pay = trader_payoff(market, rates, quotes, i)
+        return BestResponse(rates[i].copy(), pay, 0.0)
     phi, terminal, q0 = market.phi_trader[i], market.A_trader[i], market.q_trader[i]
     s = market.best_quote(quotes, i)
     profile_payoff = trader_payoff(market, rates, quotes, i)

@@ -1,0 +1,1 @@
+"""Market mechanisms: the shared rules (:mod:`.rules`) of Guo & Jin's markets."""

@@ -48,10 +48,12 @@ TOML layout (read by :func:`load_scenario`; the same nesting is accepted by
     policy = "constant_spread"
     initial_inventory = 0.0
 
-Unknown keys, wrong types and out-of-range values are rejected. Conditions taken from the paper:
-``cross_impact`` π ∈ [0, 2) (Remark 2.1(3)); ``cost_coupling`` |c| < 2 (class Υ, Remark 3.3);
-temporary impact β > 0 whenever there are traders (Assumption 2.4 / strong convexity in
-Definition 3.2; a market of makers only needs none); admissible sets
+Unknown keys, wrong types and out-of-range values are rejected. Every finite number is 0 or
+has a magnitude in [1e-15, 1e15] (:data:`MAX_MAGNITUDE`, :data:`MIN_MAGNITUDE`: what float64
+can simulate); agent names are non-blank and ``noise`` is reserved for the noise traders.
+Conditions taken from the paper: ``cross_impact`` π ∈ [0, 2) (Remark 2.1(3)); ``cost_coupling``
+|c| < 2 (class Υ, Remark 3.3); temporary impact β > 0 whenever there are traders (Assumption
+2.4 / strong convexity in Definition 3.2; a market of makers only needs none); admissible sets
 ε ≤ ξ̃, ξ > 0 (§3); traders of the best-quote, ACAS and logit markets need q₀ ≠ 0 (§3 trades in
 the direction of sign(−q₀)); ACAS (§4) has exactly one trader, two makers, Λ(x) = exp(−γx) and
 the individual cost βv²; the logit shares need one offset oⁱ per maker (an empty tuple means all
@@ -83,6 +85,30 @@ FLOW_MODES: tuple[str, ...] = ("fluid", "poisson", "bernoulli")
 # validation helpers (each raises ValueError naming the field path, the value, what is allowed)
 # ---------------------------------------------------------------------------------------------
 
+NOISE_NAME = "noise"
+"""The name of the built-in noise traders in results; no strategic agent may use it."""
+
+MAX_MAGNITUDE = 1e15
+"""Largest magnitude of a finite scenario number. float64 keeps 15–16 significant digits, so
+beyond this a lot or a tick added to an inventory or a price is lost, and the products the
+engine forms (price × volume, A·Q², φ·Q²·T) run towards overflow."""
+
+MIN_MAGNITUDE = 1e-15
+"""Smallest magnitude of a non-zero scenario number (a smaller one is written as 0): below it
+divisions by it (dt = T/n, 1/β, 1/γ) overflow and sums with numbers of order 1 ignore it."""
+
+
+def check_magnitude(path: str, value: Any, x: float) -> float:
+    """``x`` if it is 0, ±inf or has a magnitude in [MIN_MAGNITUDE, MAX_MAGNITUDE]; else a
+    ``ValueError`` naming ``path``, ``value`` and the bounds."""
+    if math.isfinite(x) and x != 0.0 and not MIN_MAGNITUDE <= abs(x) <= MAX_MAGNITUDE:
+        raise ValueError(
+            f"{path} = {value!r} is not allowed; a number's magnitude must be 0 or lie in "
+            f"[{MIN_MAGNITUDE:g}, {MAX_MAGNITUDE:g}] (float64 cannot simulate with it: "
+            "overflow or lost precision); rescale the units"
+        )
+    return x
+
 
 def _number(
     path: str,
@@ -98,6 +124,7 @@ def _number(
     x = float(value)
     if math.isnan(x) or (math.isinf(x) and not allow_inf):
         raise ValueError(f"{path} = {value!r} must be a finite number")
+    check_magnitude(path, value, x)
     if low is not None and (x <= low if strict else x < low):
         op = ">" if strict else ">="
         raise ValueError(f"{path} = {value!r} is not allowed; it must be {op} {low:g}")
@@ -368,8 +395,13 @@ def _agent_fields(
     params: Any = None,
 ) -> dict[str, Any]:
     """Validated, normalised :class:`AgentSpec` fields; errors name them ``{p}.field``."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"{p}.name = {name!r} must be a non-empty string")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{p}.name = {name!r} must be a non-blank string")
+    if name == NOISE_NAME:
+        raise ValueError(
+            f"{p}.name = {name!r} is reserved for the built-in noise traders (their row in "
+            "every result); choose another name"
+        )
     _choice(f"{p}.role", role, ("trader", "maker"))
     if not isinstance(policy, str) or not policy:
         raise ValueError(f"{p}.policy = {policy!r} must be a policy name (string)")

@@ -115,15 +115,25 @@ def test_unreadable_permissions_are_named(tmp_path):
     assert f"{path}: permission denied" in _one_line(proc.stderr)
 
 
-def test_a_non_finite_state_is_one_line_exit_1(tmp_path, capsys):
-    # a horizon of 1e300 with rates of order q₀/T: cash and costs overflow float64
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("initial_inventory = 1.0", "initial_inventory = 1e300", "traders[0].initial_inventory"),
+        ("horizon = 1.0", "horizon = 5e-324", "horizon"),
+        ("temporary_impact = 0.5", "temporary_impact = -1e308", "market.temporary_impact"),
+        (
+            'policy = "equilibrium"',
+            'policy = "almgren_chriss"\nparams = { running_penalty = 1e300 }',
+            "params.running_penalty",
+        ),
+    ],
+)
+def test_unrepresentable_inputs_are_refused_at_the_source_with_the_bound(
+    old, new, field, tmp_path, capsys
+):
     path = tmp_path / "huge.toml"
-    path.write_text(
-        SMALL.replace('policy = "equilibrium"', 'policy = "twap"').replace(
-            "initial_inventory = 1.0", "initial_inventory = 1e300"
-        )
-    )
+    path.write_text(SMALL.replace(old, new))
     status = main(["run", str(path), "--out", str(tmp_path / "out"), "--no-progress"])
     line = _one_line(capsys.readouterr().err)
-    assert status == EXIT_FAILED or "initial_inventory" in line, line
+    assert status == EXIT_INVALID and field in line, line
     assert not (tmp_path / "out").exists()

@@ -47,7 +47,7 @@ def test_an_infinite_quote_stops_the_run_at_its_step():
 
 
 def test_a_state_that_overflows_stops_the_run():
-    sc = scenario("impact", (trader(0, 1e300),), permanent_impact=0.1, temporary_impact=1e10)
+    sc = scenario("impact", (trader(0, 1e15),), permanent_impact=0.1, temporary_impact=1e10)
     big = _BreaksAt("trader", 0, 1e300)
     with pytest.raises(NonFiniteStateError, match=r"trader_0: (cash X|.*) = -?inf at step 0"):
         simulate(sc, paths=10, seed=1, policies={"trader_0": big})

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from policies.registry import PolicyContext
+from simulator.scenario import check_magnitude
 
 
 def where(context: PolicyContext) -> str:
@@ -73,7 +74,7 @@ def check_number(
             f"{field} = {value!r} is not allowed; expected a number in {allowed}"
             + (f" ({note})" if note else "")
         )
-    return x
+    return check_magnitude(field, value, x)
 
 
 def param(

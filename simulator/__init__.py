@@ -1,26 +1,44 @@
 """marketgame simulator: scenarios, the Mesa market model and Monte Carlo entry points.
 
 ``simulate`` runs in memory; ``run`` writes payoffs, trajectories, plots and a summary to a
-directory. Both are imported on first use (from :mod:`simulator.simulation` and
-:mod:`simulator.runner`): importing this package loads only the scenario layer, so that the
+directory. Every name is imported on first use (``simulate`` from :mod:`simulator.simulation`,
+``run`` from :mod:`simulator.runner`): importing this package loads nothing, so that the
 bottom layers (:mod:`simulator.profiles`, :mod:`simulator.mechanisms`) can be imported by the
 solvers without Mesa, the model, the agents or the policy catalogue.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from simulator.result import AgentPath, SimulationResult
-from simulator.scenario import (
-    AgentSpec,
-    FactorSpec,
-    MarketSpec,
-    NoiseSpec,
-    PriceSpec,
-    Scenario,
-    load_scenario,
-)
+if TYPE_CHECKING:
+    from simulator.result import AgentPath, SimulationResult
+    from simulator.runner import run
+    from simulator.scenario import (
+        AgentSpec,
+        FactorSpec,
+        MarketSpec,
+        NoiseSpec,
+        PriceSpec,
+        Scenario,
+        load_scenario,
+    )
+    from simulator.simulation import simulate
+
+_HOMES = {
+    "AgentPath": "simulator.result",
+    "SimulationResult": "simulator.result",
+    "AgentSpec": "simulator.scenario",
+    "FactorSpec": "simulator.scenario",
+    "MarketSpec": "simulator.scenario",
+    "NoiseSpec": "simulator.scenario",
+    "PriceSpec": "simulator.scenario",
+    "Scenario": "simulator.scenario",
+    "load_scenario": "simulator.scenario",
+    "run": "simulator.runner",
+    "simulate": "simulator.simulation",
+}
 
 __all__ = [
     "AgentPath",
@@ -38,14 +56,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """``simulate`` and ``run`` are imported lazily (they pull in Mesa, the policy catalogue,
-    pyarrow and matplotlib)."""
-    if name == "simulate":
-        from simulator.simulation import simulate
-
-        return simulate
-    if name == "run":
-        from simulator.runner import run
-
-        return run
-    raise AttributeError(f"module 'simulator' has no attribute {name!r}")
+    """Every public name is imported on first use, so that ``import simulator.cli`` starts
+    without numpy (Ctrl-C is handled from the first instant of a command) and ``simulate`` /
+    ``run`` pull in Mesa, the policy catalogue, pyarrow and matplotlib only when used."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'simulator' has no attribute {name!r}")
+    return getattr(import_module(home), name)

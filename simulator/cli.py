@@ -27,15 +27,20 @@ import sys
 import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
 EXIT_INTERRUPTED = 130
 """128 + SIGINT, what a shell reports for a process stopped by Ctrl-C."""
+
+INTERRUPTED = "marketgame: interrupted"
+"""The one line printed on Ctrl-C (an output folder is left whole: see
+:func:`simulator.outputs.atomic_output_dir`)."""
 
 Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
@@ -76,7 +81,11 @@ def _se(mean: float, se: float) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``marketgame`` console script; returns the exit status."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        return EXIT_INTERRUPTED
     if args.command not in COMMANDS:
         parser.print_help(sys.stderr)
         return EXIT_INVALID
@@ -97,7 +106,7 @@ def run_command(command: Command, args: argparse.Namespace, stdout: TextIO, stde
     except KeyboardInterrupt:
         if debug:
             raise
-        print("marketgame: interrupted (outputs left as they were)", file=stderr)
+        print(INTERRUPTED, file=stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
         status = failure_status(exc)
@@ -141,7 +150,7 @@ def describe_failure(exc: BaseException) -> str:
         return f"cannot write outputs{where}: {exc.strerror or message}"
     if isinstance(exc, OSError):
         return f"cannot write outputs: {message}"
-    if isinstance(exc, RuntimeError) and _ours(type(exc)):
+    if isinstance(exc, RuntimeError) and type(exc).__module__.startswith("policies.equilibrium"):
         return (
             f"the equilibrium solver failed ({type(exc).__name__}): {message}. Change the "
             "parameters it names, or give the agent a heuristic policy instead of 'equilibrium'"

@@ -1,4 +1,9 @@
-"""Atomic, byte-reproducible writers for run outputs.
+"""Atomic output folders and atomic, byte-reproducible writers for run outputs.
+
+:func:`atomic_output_dir` makes a whole output folder atomic: a run writes into a fresh sibling
+staging folder and swaps it in at the end, under a lock on the folder, so a reader (or the next
+run) finds either the previous outputs intact or the new ones complete, never a mix; a failed
+or interrupted run leaves the previous outputs as they were.
 
 Every writer renders the whole file in memory, writes it to a temporary file *in the destination
 directory*, ``fsync``s it and moves it over the target with :func:`os.replace` (atomic on POSIX
@@ -17,12 +22,18 @@ The renderings are deterministic, so the same data give the same bytes:
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import fcntl
+import fnmatch
 import io
 import json
 import math
 import os
+import re
+import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +45,146 @@ FLOAT_FORMAT = "%.10g"
 """printf-style format of every float written to CSV (10 significant digits)."""
 
 _TMP_PREFIX = ".tmp-"
+
+
+class OutputFolderError(RuntimeError):
+    """The output folder cannot be used: another run holds it, or it holds foreign files."""
+
+
+@contextlib.contextmanager
+def atomic_output_dir(
+    path: str | os.PathLike[str], owned: Sequence[str] = ("*",)
+) -> Iterator[Path]:
+    """Write the folder ``path`` as a whole: yield a fresh, empty staging folder to write into;
+    on success swap it with ``path`` in one atomic rename; on any exception (Ctrl-C included)
+    delete it, leaving ``path`` as it was.
+
+    * **Lock.** ``path`` (created empty if missing) is locked (``flock``) for the whole block; a
+      second writer raises :class:`OutputFolderError` at once instead of mixing its files in.
+    * **Swap.** Linux ``renameat2(RENAME_EXCHANGE)`` exchanges the two folders atomically: every
+      reader sees the old folder or the new one. Where the file system cannot exchange, the old
+      folder is renamed aside and the new one renamed in (a reader may then find no folder for a
+      moment, never a mix).
+    * **Safety.** An existing ``path`` is replaced only if each of its entries matches one of the
+      glob patterns ``owned`` (the files this kind of output writes), so an ``--out`` that
+      points at a folder of other files is refused, not wiped.
+    * **Debris.** Staging folders are named ``.tmp-<name>.<random>`` beside ``path``; one left by
+      a killed run (SIGKILL cannot be caught) is deleted by the next writer, under the lock.
+    """
+    target = Path(path)
+    parent = target.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    created = False
+    if not target.exists():
+        with contextlib.suppress(FileExistsError):
+            target.mkdir()
+            created = True
+    lock = _lock_folder(target)
+    staging: Path | None = None
+    try:
+        foreign = sorted(
+            e.name for e in os.scandir(target) if not any(fnmatch.fnmatch(e.name, p) for p in owned)
+        )
+        if foreign:
+            listed = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+            raise OutputFolderError(
+                f"{target} holds files that are not outputs of this command ({listed}); the "
+                "whole folder is replaced by a run, so choose a new or empty output folder"
+            )
+        _remove_staging_debris(target)
+        staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(target), dir=parent))
+        yield staging
+        for entry in os.scandir(staging):
+            if entry.is_file():
+                _fsync_path(entry.path)
+        _fsync_path(staging)
+        _swap(staging, target)
+        _fsync_directory(parent)
+    except BaseException:
+        if created and staging is not None:
+            with contextlib.suppress(OSError):
+                target.rmdir()  # only if still empty: nothing was there before this run
+        raise
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)  # after a swap: the previous outputs
+        os.close(lock)
+
+
+_STAGING_SUFFIX = re.compile(r"[a-z0-9_]+")
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _staging_prefix(target: Path) -> str:
+    return f"{_TMP_PREFIX}{target.name}."
+
+
+def _remove_staging_debris(target: Path) -> None:
+    """Delete staging folders of ``target`` left by killed runs (the caller holds the lock)."""
+    prefix = _staging_prefix(target)
+    for entry in os.scandir(target.parent):
+        name = entry.name
+        if name.startswith(prefix) and _STAGING_SUFFIX.fullmatch(name[len(prefix) :]):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _lock_folder(target: Path) -> int:
+    """An open descriptor of ``target`` holding an exclusive ``flock``; the folder it locks is
+    checked to still be ``target`` (a finishing run may just have swapped a new one in)."""
+    for _ in range(100):
+        fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutputFolderError(
+                f"{target} is being written by another run; wait for it to finish or choose "
+                "another output folder"
+            ) from None
+        try:
+            same = os.stat(target).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)
+        with contextlib.suppress(FileExistsError):
+            target.mkdir()
+    raise OutputFolderError(f"{target} keeps being replaced by other runs; try again")
+
+
+def _swap(staging: Path, target: Path) -> None:
+    """Exchange ``staging`` and ``target`` atomically (Linux), else rename old aside, new in."""
+    renameat2 = getattr(_libc(), "renameat2", None)
+    if renameat2 is not None:
+        done = renameat2(
+            _AT_FDCWD, os.fsencode(staging), _AT_FDCWD, os.fsencode(target), _RENAME_EXCHANGE
+        )
+        if done == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+            raise OSError(code, os.strerror(code), str(target))
+    aside = Path(tempfile.mkdtemp(prefix=_staging_prefix(target), dir=target.parent))
+    os.replace(target, aside / "old")
+    os.replace(staging, target)
+    os.replace(aside, staging)  # the previous outputs now sit where the caller deletes them
+
+
+def _libc() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+def _fsync_path(path: str | os.PathLike[str]) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _file_mode() -> int:

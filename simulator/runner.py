@@ -17,8 +17,11 @@ into ``runs/acas/`` (by default a folder beside the scenario file, named after i
                    package version, payoffs and the list of files
 =================  ================================================================================
 
-All files are written atomically (:mod:`simulator.outputs`) and are byte-identical for the same
-scenario, seed and paths: the outputs contain no timestamps and no absolute paths.
+The folder is written as a whole (:func:`simulator.outputs.atomic_output_dir`): the run writes
+into a fresh sibling folder, under a lock on ``out``, and swaps it in at the end, so ``out`` holds
+either the previous run's files or this run's, never a mix (no stale plots after ``plots=False``
+either), and a failed or interrupted run leaves it as it was. The files are byte-identical for the
+same scenario, seed and paths: they contain no timestamps and no absolute paths.
 """
 
 from __future__ import annotations
@@ -45,6 +48,10 @@ from simulator.simulation import simulate
 DEFAULT_RECORD_PATHS = 16
 """Paths whose full trajectories go to ``steps.parquet`` and the trajectory plots by default.
 Payoffs and the P&L plot always use every path."""
+
+OUTPUT_FILES = ("payoffs.csv", "steps.parquet", "summary.json", "*.png")
+"""What a run writes (glob patterns): an existing output folder holding anything else is not
+replaced (:func:`simulator.outputs.atomic_output_dir`)."""
 
 PAYOFF_COLUMNS = ("agent", "role", "policy", "mean", "std_error", "paths")
 
@@ -137,7 +144,10 @@ def run(
     out_dir = Path(out) if out is not None else default_out(scenario_or_path)
 
     writes = 4  # progress units after the simulation: payoffs, steps, plots, summary
-    with ProgressBar(scenario.steps + writes, scenario.name, enabled=progress) as bar:
+    with (
+        outputs.atomic_output_dir(out_dir, owned=OUTPUT_FILES) as staging,
+        ProgressBar(scenario.steps + writes, scenario.name, enabled=progress) as bar,
+    ):
 
         def on_step(done: int, total: int) -> None:
             bar.total = total + writes
@@ -147,25 +157,23 @@ def run(
             scenario, paths=paths, seed=seed, record=int(record_paths), progress=on_step
         )
         payoffs = result.payoffs()
-        files: dict[str, Path] = {}
-        files["payoffs.csv"] = outputs.write_csv(
-            out_dir / "payoffs.csv", PAYOFF_COLUMNS, _payoff_rows(payoffs)
-        )
+        names = ["payoffs.csv", "steps.parquet"]
+        outputs.write_csv(staging / "payoffs.csv", PAYOFF_COLUMNS, _payoff_rows(payoffs))
         bar.advance()
-        files["steps.parquet"] = outputs.write_parquet(
-            out_dir / "steps.parquet", steps_columns(result), STEPS_SCHEMA
-        )
+        outputs.write_parquet(staging / "steps.parquet", steps_columns(result), STEPS_SCHEMA)
         bar.advance()
         if plots:
             for name, png in render_all(result).items():
-                files[name] = outputs.atomic_write_bytes(out_dir / name, png)
+                outputs.atomic_write_bytes(staging / name, png)
+                names.append(name)
         bar.advance()
-        files["summary.json"] = out_dir / "summary.json"
-        outputs.write_json(files["summary.json"], summary_dict(result, payoffs, sorted(files)))
+        names.append("summary.json")
+        outputs.write_json(staging / "summary.json", summary_dict(result, payoffs, sorted(names)))
         bar.advance()
+    files = {name: out_dir / name for name in sorted(names)}
     return RunSummary(
         out=out_dir,
-        files=dict(sorted(files.items())),
+        files=files,
         payoffs=payoffs,
         scenario=scenario,
         seed=result.seed,

@@ -7,6 +7,10 @@ agent) and where the files went.
 ``marketgame nash-gap SCENARIO.toml [--seed S]`` prints each strategic agent's Nash gap: its
 payoff under the scenario's profile, its best-response payoff with every other strategy held
 fixed, and the gain (fluid flow; §2, §3 and §4 markets; see :func:`simulator.nash_gap.nash_gap`).
+``marketgame dataset SCENARIO.toml --paths N --out DIR [--seed S] [--workers K | --scheduler
+ADDRESS] [--block-paths B] [--lobster]`` writes the scenario's order-flow dataset (see
+:mod:`simulator.datasets`; a rerun into DIR resumes), and ``marketgame dataset --describe DIR``
+summarises one.
 ``marketgame list`` prints the example scenarios shipped in ``runs/`` and the policy names.
 
 Exit status: 0 on success; 2 on a usage error or invalid input (an invalid scenario, an
@@ -193,6 +197,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     gap.add_argument("scenario", type=Path, help="scenario TOML file (fluid flow)")
     gap.add_argument("--seed", type=int, default=None, help="seed (default: the scenario's)")
+    data = sub.add_parser(
+        "dataset", help="write a scenario's order-flow dataset (Parquet, LOBSTER) with Dask"
+    )
+    data.add_argument("scenario", type=Path, nargs="?", help="scenario TOML file")
+    data.add_argument("--paths", type=int, default=None, help="Monte Carlo paths (required)")
+    data.add_argument("--out", type=Path, default=None, help="dataset folder (required)")
+    data.add_argument("--seed", type=int, default=None, help="seed (default: the scenario's)")
+    where = data.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None, help="local workers (default: cores)")
+    where.add_argument("--scheduler", default=None, help="address of an existing Dask cluster")
+    data.add_argument(
+        "--block-paths", type=int, default=None, help="paths per task and partition (default 1024)"
+    )
+    data.add_argument("--lobster", action="store_true", help="also write LOBSTER files per path")
+    data.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    data.add_argument("--describe", type=Path, metavar="DIR", help="summarise the dataset in DIR")
     sub.add_parser("list", help="list the example scenarios and the policy names")
     for command in sub.choices.values():
         command.add_argument("--debug", action="store_true", help="show the traceback of a failure")
@@ -248,6 +268,39 @@ def _nash_gap(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return EXIT_OK
 
 
+def _dataset(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from simulator.datasets import describe, generate_dataset
+    from simulator.datasets.driver import DEFAULT_BLOCK_PATHS
+
+    if args.describe is not None:
+        print(describe(args.describe), file=stdout)
+        return EXIT_OK
+    given = (("SCENARIO", args.scenario), ("--paths", args.paths), ("--out", args.out))
+    missing = [name for name, value in given if value is None]
+    if missing:
+        raise ValueError(f"marketgame dataset needs {', '.join(missing)} (or --describe DIR)")
+    summary = generate_dataset(
+        _load(args.scenario),
+        args.paths,
+        args.out,
+        seed=args.seed,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        block_paths=DEFAULT_BLOCK_PATHS if args.block_paths is None else args.block_paths,
+        lobster=args.lobster,
+        progress=not args.no_progress,
+    )
+    rows = ", ".join(f"{t} {n:,}" for t, n in summary.rows.items())
+    skipped = f" ({summary.skipped_blocks} already done)" if summary.skipped_blocks else ""
+    print(
+        f"{args.scenario.stem}: {summary.paths} paths in {summary.blocks} blocks{skipped}, "
+        f"{summary.seconds:.1f} s; rows: {rows}",
+        file=stdout,
+    )
+    print(f"dataset: {summary.out}/ (a rerun of this command resumes it)", file=stdout)
+    return EXIT_OK
+
+
 def _list(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from policies.catalog import available_policies
 
@@ -273,7 +326,12 @@ def _kind(path: Path) -> str:
     return str(market.get("kind", "?")) if isinstance(market, dict) else "?"
 
 
-COMMANDS: dict[str, Command] = {"run": _run, "nash-gap": _nash_gap, "list": _list}
+COMMANDS: dict[str, Command] = {
+    "run": _run,
+    "nash-gap": _nash_gap,
+    "dataset": _dataset,
+    "list": _list,
+}
 """Subcommand name → handler ``(args, stdout, stderr) -> exit status``, run by :func:`main`
 through :func:`run_command`."""
 

@@ -16,8 +16,8 @@ class ProgressBar:
     """``with ProgressBar(total, "simulating") as bar: bar.update(k)`` — a one-line bar on stderr.
 
     ``update(done)`` sets the absolute count of finished units (steps, chunks...); ``advance(n)``
-    adds ``n``. The bar draws only when ``enabled`` and ``stream.isatty()``; ``force=True`` draws
-    on any stream (tests).
+    adds ``n``; ``note`` (e.g. a throughput) is shown after the bar, with the ETA. The bar draws
+    only when ``enabled`` and ``stream.isatty()``; ``force=True`` draws on any stream (tests).
     """
 
     def __init__(
@@ -41,6 +41,7 @@ class ProgressBar:
         isatty = getattr(self.stream, "isatty", None)
         self.active = bool(enabled) and (force or (callable(isatty) and isatty()))
         self.done = 0
+        self.note = ""
         self._start = time.monotonic()
         self._last_draw = -float("inf")
         self._drawn = False
@@ -85,8 +86,13 @@ class ProgressBar:
         elapsed = now - self._start
         bar = "#" * filled + "-" * (self.width - filled)
         label = f"{self.label} " if self.label else ""
+        eta = ""
+        if 0 < self.done < self.total:
+            eta = f" ETA {elapsed * (self.total - self.done) / self.done:6.1f}s"
+        note = f" {self.note}" if self.note else ""
         self.stream.write(
             f"\r{label}[{bar}] {self.done}/{self.total} {100 * frac:3.0f}% {elapsed:6.1f}s"
+            f"{eta}{note}"
         )
         self.stream.flush()
         self._drawn = True

@@ -1,0 +1,353 @@
+"""The rows of one block of paths, built as pyarrow columns straight from the recorded arrays.
+
+:class:`BlockData` holds what the model's :class:`~simulator.model.Recorder` kept for the paths
+``[start, stop)`` (every per-step action, fill, per-share fill price and state); :func:`events`,
+:func:`quotes`, :func:`state` and :func:`outcomes` turn a range of its paths into Arrow tables of
+the schemas of :mod:`simulator.datasets.schema`, with numpy gathers (no Python loop over paths or
+rows, no pandas).
+
+Events (one row per order event). At t_k every maker posts its ask and bid (``quote``). In
+discrete flow modes (``poisson``, ``bernoulli``), each lot is its own event: a step's count of
+market orders of one agent and side (or of fills of one maker and side) is volume / lot_size,
+and given that count the arrival times of a Poisson process on [t_k, t_{k+1}) are uniform order
+statistics, drawn from the path's own counter-keyed stream (:func:`path_uniforms`), so they depend
+only on (seed, path). In fluid flow the step's volumes are the events, at t_k. Ties keep a fixed
+order: quotes, then traders' and noise orders, then maker fills.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from simulator.datasets.schema import EVENT_TYPES, EVENTS, OUTCOMES, QUOTES, ROLES, SIDES, STATE
+from simulator.model import Recorder
+from simulator.scenario import Scenario
+
+_QUOTE, _ORDER, _FILL = range(3)
+_BUY, _SELL = range(2)
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """The SplitMix64 finaliser (a bijection of uint64 with full avalanche), in place."""
+    z ^= z >> np.uint64(30)
+    z *= np.uint64(0xBF58476D1CE4E5B9)
+    z ^= z >> np.uint64(27)
+    z *= np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    return z
+
+
+UNIFORM_BITS = 40
+"""Resolution of the arrival-time uniforms: multiples of 2⁻⁴⁰ (exact as sort keys)."""
+
+
+def path_uniforms(
+    seed: int, path: np.ndarray, step: np.ndarray, slot: np.ndarray, index: np.ndarray
+) -> np.ndarray:
+    """Uniform integers in [0, 2⁴⁰) keyed by (seed, path, step, slot, index): a counter-based
+    stream, so each number depends on its key only (not on the block, the chunk or the worker).
+    Divided by 2⁴⁰ they are uniforms in [0, 1)."""
+    key = np.uint64((seed * 0x9E3779B97F4A7C15) % (1 << 64))
+    h = _mix(path.astype(np.uint64) + key)
+    h ^= step.astype(np.uint64) * np.uint64(0xD1B54A32D192ED03)
+    _mix(h)
+    h ^= (slot.astype(np.uint64) << np.uint64(40)) + index.astype(np.uint64)
+    _mix(h)
+    return h >> np.uint64(64 - UNIFORM_BITS)
+
+
+@dataclass
+class BlockData:
+    """The recorded arrays of paths ``[start, stop)``: time on axis 0, paths on axis 1."""
+
+    scenario: Scenario
+    seed: int
+    run_id: str
+    start: int
+    stop: int
+    names: tuple[str, ...]
+    roles: tuple[str, ...]
+    policies: tuple[str, ...]
+    recorder: Recorder
+
+    @property
+    def policy_names(self) -> tuple[str, ...]:
+        """The distinct policy names (first appearance order): the ``policy`` vocabulary."""
+        return tuple(dict.fromkeys(self.policies))
+
+    @property
+    def policy_codes(self) -> np.ndarray:
+        """Each agent's index into :attr:`policy_names`."""
+        names = self.policy_names
+        return np.array([names.index(p) for p in self.policies])
+
+    @property
+    def discrete(self) -> bool:
+        return self.scenario.flow != "fluid"
+
+    @property
+    def has_quotes(self) -> bool:
+        return self.scenario.market.kind != "impact"
+
+    def best(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Best ask and bid *prices* P + min δᵃ, P − min δᵇ ``(n, R)`` (None without quotes)."""
+        if not self.has_quotes:
+            return None
+        m, p = self.recorder.market, self.recorder.reference_price[:-1, lo:hi]
+        return p + m["best_ask"][:, lo:hi], p - m["best_bid"][:, lo:hi]
+
+
+def _dictionary(codes: np.ndarray, values: tuple[str, ...], mask: np.ndarray | None = None):
+    idx = pa.array(codes.astype(np.int32, copy=False), mask=mask)
+    return pa.DictionaryArray.from_arrays(idx, pa.array(values, pa.string()))
+
+
+def _run_id(block: BlockData, n: int) -> pa.DictionaryArray:
+    return _dictionary(np.zeros(n, np.int32), (block.run_id,))
+
+
+def _float(values: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
+    return pa.array(values, type=pa.float64(), mask=mask)
+
+
+def _table(schema: pa.Schema, columns: dict[str, pa.Array]) -> pa.Table:
+    return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
+
+
+@dataclass
+class _Source:
+    """One stream of events: its type, agent, side, per-step volume (None: quotes) and
+    per-share price ``(n, R)``, and the maker it executes against ``(n, R)`` (or None)."""
+
+    kind: int
+    agent: int
+    side: int
+    volume: np.ndarray | None
+    price: np.ndarray
+    counterparty: np.ndarray | None = None
+
+
+def _sources(block: BlockData, lo: int, hi: int) -> list[_Source]:
+    rec, p = block.recorder, block.recorder.reference_price[:-1, lo:hi]
+    quotes, orders, fills = [], [], []
+    maker_rows = [i for i, r in enumerate(block.roles) if r == "maker"]
+    best_maker = None
+    if maker_rows and block.scenario.market.kind in ("best_quote", "acas"):
+        # a market order executes at the best quote: against the first maker quoting it
+        asks = np.stack([rec.agents[i]["ask_spread"][:, lo:hi] for i in maker_rows])
+        bids = np.stack([rec.agents[i]["bid_spread"][:, lo:hi] for i in maker_rows])
+        rows = np.asarray(maker_rows)
+        best_maker = (rows[np.argmin(asks, axis=0)], rows[np.argmin(bids, axis=0)])
+    for i, (role, arrays) in enumerate(zip(block.roles, rec.agents, strict=True)):
+        buy, sell = arrays["buy_volume"][:, lo:hi], arrays["sell_volume"][:, lo:hi]
+        if role == "maker":
+            ask = p + arrays["ask_spread"][:, lo:hi]
+            bid = p - arrays["bid_spread"][:, lo:hi]
+            quotes += [_Source(_QUOTE, i, _SELL, None, ask), _Source(_QUOTE, i, _BUY, None, bid)]
+            fills += [_Source(_FILL, i, _SELL, sell, ask), _Source(_FILL, i, _BUY, buy, bid)]
+            continue
+        if role == "trader":
+            buy_price = sell_price = arrays["fill_price"][:, lo:hi]
+        else:
+            buy_price, sell_price = arrays["buy_price"][:, lo:hi], arrays["sell_price"][:, lo:hi]
+        hit_ask, hit_bid = (None, None) if best_maker is None else best_maker
+        orders += [
+            _Source(_ORDER, i, _BUY, buy, buy_price, hit_ask),
+            _Source(_ORDER, i, _SELL, sell, sell_price, hit_bid),
+        ]
+    return quotes + orders + fills
+
+
+def events(block: BlockData, lo: int, hi: int) -> pa.Table:
+    """The ``events`` rows of the block's local paths ``[lo, hi)``, sorted by path, step, time."""
+    sc = block.scenario
+    n, r = sc.steps, hi - lo
+    sources = _sources(block, lo, hi)
+    s = len(sources)
+    lot = sc.lot_size
+
+    def stack(get) -> np.ndarray:
+        """Per-source ``(n, R)`` arrays → ``(R·n·S,)`` in (path, step, source) order."""
+        return np.stack([get(src) for src in sources], axis=-1).transpose(1, 0, 2).reshape(-1)
+
+    def count(src: _Source) -> np.ndarray:
+        if src.volume is None:
+            return np.ones((n, r), np.int64)
+        if block.discrete:
+            return np.rint(src.volume / lot).astype(np.int64)
+        return (src.volume > 0).astype(np.int64)
+
+    counts = stack(count)
+    total = int(counts.sum())
+    cell = np.repeat(np.arange(counts.size), counts)  # the (path, step, source) cell of each event
+    path_local, rest = np.divmod(cell, n * s)
+    step, src_idx = np.divmod(rest, s)
+    kinds = np.array([src.kind for src in sources])
+    kind = kinds[src_idx]
+    # arrival times: uniform order statistics within the step for discrete orders and fills;
+    # the sort key (cell group, 40-bit uniform) is an exact uint64
+    bits = np.zeros(total, np.uint64)
+    if block.discrete:
+        first = np.cumsum(counts) - counts
+        index = np.arange(total) - first[cell]
+        random = kind != _QUOTE
+        path_global = path_local[random] + (block.start + lo)
+        bits[random] = path_uniforms(
+            block.seed, path_global, step[random], src_idx[random], index[random]
+        )
+    group = (path_local * n + step).astype(np.uint64)
+    order = np.argsort((group << np.uint64(UNIFORM_BITS)) | bits, kind="stable")
+    cell, path_local, step, src_idx, kind, bits = (
+        a[order] for a in (cell, path_local, step, src_idx, kind, bits)
+    )
+    u = bits.astype(np.float64) * 2.0**-UNIFORM_BITS
+    dt = sc.dt
+    time = step * dt + u * dt
+    price = stack(lambda src: src.price)[cell]
+    if block.discrete:
+        size = np.full(total, lot)
+    else:
+        size = stack(lambda src: np.zeros((n, r)) if src.volume is None else src.volume)[cell]
+    is_quote = kind == _QUOTE
+    agent = np.array([src.agent for src in sources])[src_idx]
+    role_of = np.array([ROLES.index(x) for x in block.roles])
+    policy_of = block.policy_codes
+    p = block.recorder.reference_price[:-1, lo:hi].T.reshape(-1)
+    flat = path_local * n + step
+    best = block.best(lo, hi)
+    if best is None:
+        best_ask = best_bid = pa.nulls(total, pa.float64())
+    else:
+        ask, bid = (b.T.reshape(-1) for b in best)
+        # a quote event sees the book before the makers' updates of t_k: the previous step's
+        prev = np.where(is_quote & (step > 0), flat - 1, flat)
+        before = is_quote & (step == 0)
+        best_ask, best_bid = _float(ask[prev], before), _float(bid[prev], before)
+    if any(src.counterparty is not None for src in sources):
+        cp = stack(
+            lambda src: np.full((n, r), -1) if src.counterparty is None else src.counterparty
+        )[cell]
+        counterparty = _dictionary(np.maximum(cp, 0), block.names, cp < 0)
+    else:
+        counterparty = _dictionary(np.zeros(total), block.names, np.ones(total, bool))
+    columns = {
+        "run_id": _run_id(block, total),
+        "path": pa.array(path_local + (block.start + lo), pa.int64()),
+        "step": pa.array(step.astype(np.int32)),
+        "time": _float(time),
+        "event_type": _dictionary(kind, EVENT_TYPES),
+        "agent": _dictionary(agent, block.names),
+        "role": _dictionary(role_of[agent], ROLES),
+        "policy": _dictionary(policy_of[agent], block.policy_names),
+        "side": _dictionary(np.array([src.side for src in sources])[src_idx], SIDES),
+        "size": _float(size, is_quote),
+        "price": _float(price),
+        "reference_price": _float(p[flat]),
+        "best_bid": best_bid,
+        "best_ask": best_ask,
+        "aggressor": pa.array(kind == _ORDER),
+        "counterparty": counterparty,
+    }
+    return _table(EVENTS, columns)
+
+
+def _grid(values: list[np.ndarray]) -> np.ndarray:
+    """Per-agent ``(T, R)`` arrays → ``(R·T·A,)`` in (path, time, agent) order."""
+    return np.stack(values, axis=-1).transpose(1, 0, 2).reshape(-1)
+
+
+def quotes(block: BlockData, lo: int, hi: int) -> pa.Table:
+    """The ``quotes`` rows: each maker's δᵃ, δᵇ, its quoted prices and the best quotes per step."""
+    rec, sc = block.recorder, block.scenario
+    makers = [i for i, r in enumerate(block.roles) if r == "maker"]
+    n, r, a = sc.steps, hi - lo, len(makers)
+    rows = n * r * a
+    p = rec.reference_price[:-1, lo:hi]
+    da = _grid([rec.agents[i]["ask_spread"][:, lo:hi] for i in makers])
+    db = _grid([rec.agents[i]["bid_spread"][:, lo:hi] for i in makers])
+    pp = _grid([p] * a)
+    best_ask, best_bid = (_grid([b] * a) for b in block.best(lo, hi))
+    step = np.tile(np.repeat(np.arange(n, dtype=np.int32), a), r)
+    agent = np.tile(np.asarray(makers), n * r)
+    columns = {
+        "run_id": _run_id(block, rows),
+        "path": pa.array(np.repeat(np.arange(lo, hi) + block.start, n * a), pa.int64()),
+        "step": pa.array(step),
+        "time": _float(step * sc.dt),
+        "agent": _dictionary(agent, block.names),
+        "policy": _dictionary(block.policy_codes[agent], block.policy_names),
+        "ask_spread": _float(da),
+        "bid_spread": _float(db),
+        "ask_price": _float(pp + da),
+        "bid_price": _float(pp - db),
+        "best_ask": _float(best_ask),
+        "best_bid": _float(best_bid),
+        "reference_price": _float(pp),
+    }
+    return _table(QUOTES, columns)
+
+
+def state(block: BlockData, lo: int, hi: int) -> pa.Table:
+    """The ``state`` rows: inventory, cash and (traders) rate per agent at t_0..t_n."""
+    rec, sc = block.recorder, block.scenario
+    n1, r, a = sc.steps + 1, hi - lo, len(block.names)
+    rows = n1 * r * a
+    nan_row = np.full((1, r), np.nan)
+    rates = [
+        np.vstack([arrays["rate"][:, lo:hi], nan_row])
+        if role == "trader"
+        else np.full((n1, r), np.nan)
+        for role, arrays in zip(block.roles, rec.agents, strict=True)
+    ]
+    rate = _grid(rates)
+    step = np.tile(np.repeat(np.arange(n1, dtype=np.int32), a), r)
+    agent = np.tile(np.arange(a), n1 * r)
+    role_of = np.array([ROLES.index(x) for x in block.roles])
+    columns = {
+        "run_id": _run_id(block, rows),
+        "path": pa.array(np.repeat(np.arange(lo, hi) + block.start, n1 * a), pa.int64()),
+        "step": pa.array(step),
+        "time": _float(step * sc.dt),
+        "agent": _dictionary(agent, block.names),
+        "role": _dictionary(role_of[agent], ROLES),
+        "inventory": _float(_grid([x["inventory"][:, lo:hi] for x in rec.agents])),
+        "cash": _float(_grid([x["cash"][:, lo:hi] for x in rec.agents])),
+        "rate": _float(rate, np.isnan(rate)),
+        "reference_price": _float(_grid([rec.reference_price[:, lo:hi]] * a)),
+    }
+    return _table(STATE, columns)
+
+
+def outcomes(block: BlockData, lo: int, hi: int) -> pa.Table:
+    """The ``outcomes`` rows: one per path and agent, J and its terms (J = cash + mark·Q_T −
+    running_cost − terminal_cost; the mark is S_T in §2, P_T in §3–§5)."""
+    rec = block.recorder
+    r, a = hi - lo, len(block.names)
+    rows = r * a
+
+    def grid(get) -> np.ndarray:
+        return np.stack([get(x) for x in rec.agents], axis=-1).reshape(-1)
+
+    mark = rec.market.get("market_price", rec.reference_price)[-1, lo:hi]
+    agent = np.tile(np.arange(a), r)
+    role_of = np.array([ROLES.index(x) for x in block.roles])
+    columns = {
+        "run_id": _run_id(block, rows),
+        "path": pa.array(np.repeat(np.arange(lo, hi) + block.start, a), pa.int64()),
+        "agent": _dictionary(agent, block.names),
+        "role": _dictionary(role_of[agent], ROLES),
+        "policy": _dictionary(block.policy_codes[agent], block.policy_names),
+        "objective": _float(grid(lambda x: x["objective"][lo:hi])),
+        "cash": _float(grid(lambda x: x["cash"][-1, lo:hi])),
+        "inventory": _float(grid(lambda x: x["inventory"][-1, lo:hi])),
+        "mark_price": _float(np.repeat(mark, a)),
+        "running_cost": _float(grid(lambda x: x["running_cost"][lo:hi])),
+        "terminal_cost": _float(grid(lambda x: x["terminal_cost"][lo:hi])),
+    }
+    return _table(OUTCOMES, columns)
+
+
+BUILDERS = {"events": events, "quotes": quotes, "state": state, "outcomes": outcomes}

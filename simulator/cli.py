@@ -279,8 +279,9 @@ def _dataset(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     missing = [name for name, value in given if value is None]
     if missing:
         raise ValueError(f"marketgame dataset needs {', '.join(missing)} (or --describe DIR)")
+    scenario = _load(args.scenario)
     summary = generate_dataset(
-        _load(args.scenario),
+        scenario,
         args.paths,
         args.out,
         seed=args.seed,
@@ -293,7 +294,7 @@ def _dataset(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     rows = ", ".join(f"{t} {n:,}" for t, n in summary.rows.items())
     skipped = f" ({summary.skipped_blocks} already done)" if summary.skipped_blocks else ""
     print(
-        f"{args.scenario.stem}: {summary.paths} paths in {summary.blocks} blocks{skipped}, "
+        f"{scenario.name}: {summary.paths} paths in {summary.blocks} blocks{skipped}, "
         f"{summary.seconds:.1f} s; rows: {rows}",
         file=stdout,
     )

@@ -29,7 +29,7 @@ from simulator.model import MarketModel, Recorder
 from simulator.processes import BLOCK, NoiseRates
 from simulator.progress import ProgressBar
 from simulator.scenario import Scenario
-from simulator.simulate import build_policies
+from simulator.simulation import build_policies
 
 DEFAULT_BLOCK_PATHS = BLOCK
 """Paths per task and partition by default (the random-number block: no wasted draws)."""
@@ -163,11 +163,6 @@ def prepare(
     seed = scenario.seed if seed is None else seed
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed = {seed!r} must be a whole number >= 0")
-    if block_paths < paths and block_paths % BLOCK and not _any_chunk_start():
-        raise ValueError(
-            f"block_paths = {block_paths} must be a multiple of {BLOCK} (random numbers are "
-            "keyed by blocks of that many paths)"
-        )
     if lobster:
         from simulator.datasets.lobster import check_lobster
 
@@ -195,17 +190,6 @@ def prepare(
         tables=tables,
     )
     return spec, policies
-
-
-def _any_chunk_start() -> bool:
-    """Whether the model accepts chunks starting anywhere (path-keyed random numbers)."""
-    from simulator.processes import PathRandom
-
-    try:
-        PathRandom(0, 1, 2)
-    except ValueError:
-        return False
-    return True
 
 
 def _open_folder(spec: DatasetSpec) -> dict[int, dict]:

@@ -37,3 +37,13 @@ def acas_scenario() -> Scenario:
         min_rate=0.5,
         max_rate=10.0,
     )
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """One real 2-worker loopback Dask ``LocalCluster`` shared by the dataset tests (its
+    scheduler address): a cluster costs seconds to start on a loaded machine."""
+    from simulator.distributed import open_client
+
+    with open_client(workers=2) as client:
+        yield client.scheduler.address

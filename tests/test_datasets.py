@@ -19,7 +19,6 @@ import pytest
 
 from simulator.cli import main
 from simulator.datasets import describe, generate_dataset, open_dataset
-from simulator.distributed import open_client
 from simulator.processes import BLOCK
 from simulator.scenario import Scenario, load_scenario
 
@@ -84,13 +83,6 @@ def impact_scenario(flow: str) -> Scenario:
     data = tomllib.loads((ROOT / "runs" / "impact.toml").read_text())
     data.update({"steps": 8, "flow": flow, "lot_size": 0.05})
     return Scenario.from_dict(data)
-
-
-@pytest.fixture(scope="module")
-def cluster() -> str:
-    """One 2-worker loopback LocalCluster shared by the tests of this module (its address)."""
-    with open_client(workers=2) as client:
-        yield client.scheduler.address
 
 
 def _files(root: Path) -> dict[str, bytes]:

@@ -3,6 +3,7 @@
 * :class:`ExecutionGame` — §2, N traders with permanent and temporary impact (Thm 2.7).
 * :class:`MarketMakingGame` — §3–§4, traders and makers in the best-quote market (Thm 4.1–4.3).
 * :class:`MeanFieldGame` — §4, Proposition 4.5: a continuum of traders and two makers.
+* :class:`LogitGame` — §5, the approximation (logit) game with ε = 0 (Thm 5.4, (40)–(44)).
 * :mod:`.execution_nash`, :mod:`.market_making_nash` — best responses and Nash gaps of
   schedule profiles (:func:`simulator.nash_gap.nash_gap` plays a scenario's profile).
 * :mod:`.adapters` — scenario → game (the only solver module that reads a scenario).
@@ -17,6 +18,7 @@ from policies.equilibrium.execution_nash import (
     execution_nash_gap,
     execution_payoffs,
 )
+from policies.equilibrium.logit import LogitGame, LogitSolution, LogitSolveError
 from policies.equilibrium.market_making import (
     MarketMakingGame,
     MarketMakingSolution,
@@ -34,6 +36,9 @@ __all__ = [
     "DiscreteBestQuoteGame",
     "ExecutionGame",
     "ExecutionSolution",
+    "LogitGame",
+    "LogitSolution",
+    "LogitSolveError",
     "MarketMakingGame",
     "MarketMakingSolution",
     "MarketMakingSolveError",

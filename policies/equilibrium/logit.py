@@ -1,0 +1,542 @@
+"""§5 approximation (logit) game of Guo & Jin: the equilibrium of the deterministic game.
+
+N traders (q₀ < 0 buy at the best ask, q₀ > 0 sell at the best bid, temporary cost βv²) and
+N_m ≥ 2 makers who split the flows ``ã = a + Σ_buyers v`` and ``b̃ = b − Σ_sellers v`` by shares
+ζ of Definition 5.1 (the logit ``softmax(−ς·δ + o)`` or a user function; Σζ = 1). Theorem 5.4
+characterises the Nash equilibrium by the FBSDE (40)–(41) with controls ϕ (traders) and ψ (makers,
+(43)–(44): :mod:`logit_quotes`). With ε = 0 and deterministic noise rates — constants, piecewise
+profiles, callables of t, or the factor ``κ(L(t))`` of a zero-volatility factor — it is the BVP
+of :mod:`logit_bvp`, solved by Chebyshev collocation with the switching times of the truncations
+located (``method="collocation"``) or by shooting (``method="shooting"``).
+
+The stochastic game (ε > 0 or a factor with volatility > 0: the decoupling field u(t, L, Q) of
+the non-degenerate FBSDE (39)–(41)) is not solved here; such a game is refused with a ValueError.
+
+Usage::
+
+    game = LogitGame(horizon=1.0, trader_inventories=(-4.0,), maker_inventories=(2.0, 0.0),
+                     temporary_impact=0.1, share_sharpness=2.0, share_offsets=(0.0, 0.2),
+                     trader_running_penalty=0.5, trader_terminal_penalty=5.0,
+                     maker_running_penalty=0.05, maker_terminal_penalty=1.0,
+                     noise_buy_rate=15.0, noise_sell_rate=15.0)
+    sol = game.solve()
+    sol.value, sol.path, sol.diagnostics
+    sol.feedback(0.5, inventories)      # rates and quotes at any state, vectorised over paths
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from policies.equilibrium.coefficients import Profile, check_on_grid
+from policies.equilibrium.logit_bvp import (
+    LogitProblem,
+    LogitSolveError,
+    Piecewise,
+    drift,
+    drift_jacobian,
+    event_labels,
+    solve_shooting,
+    solve_spectral,
+    values_spectral,
+)
+from policies.equilibrium.logit_quotes import build_shares
+
+__all__ = ["LogitGame", "LogitSolution", "LogitSolveError", "Feedback"]
+
+FACTOR_KEYS = (
+    "initial",
+    "mean",
+    "reversion",
+    "volatility",
+    "buy_base",
+    "sell_base",
+    "buy_loading",
+    "sell_loading",
+    "cap",
+)
+
+
+def _per_agent(name: str, value: Any, count: int) -> list:
+    if isinstance(value, (list, tuple, np.ndarray)) and not callable(value):
+        if len(value) != count:
+            raise ValueError(f"{name} = {value!r}: expected one value per agent ({count})")
+        return list(value)
+    return [value] * count
+
+
+def _factor_rates(factor: dict, horizon: float):
+    """κᵃ(L(t)), κᵇ(L(t)) along the deterministic OU mean path of a zero-volatility factor, and
+    the time-only kinks where a cap binds."""
+    f = {k: float(factor[k]) for k in FACTOR_KEYS}
+    m, l0, th = f["mean"], f["initial"], f["reversion"]
+
+    def level(t):
+        return m + (l0 - m) * np.exp(-th * np.asarray(t, dtype=float))
+
+    def raw(base, loading):
+        return lambda t: base * np.exp(loading * level(t))
+
+    out, caps = [], []
+    for side, base, loading in (
+        ("buy", f["buy_base"], f["buy_loading"]),
+        ("sell", f["sell_base"], f["sell_loading"]),
+    ):
+        r = raw(base, loading)
+        cap = f["cap"]
+        out.append(lambda t, r=r, cap=cap: np.minimum(r(t), cap))
+        caps.append((f"{side}_rate_at_cap", lambda t, r=r, cap=cap: r(t) - cap))
+    return out[0], out[1], tuple(caps)
+
+
+def _check_factor(factor: Any) -> dict:
+    """Validate the factor dict (keys, Assumption 5.3) and return it as floats."""
+    if not isinstance(factor, dict):
+        raise ValueError(f"factor = {factor!r}: expected None or a dict with keys {FACTOR_KEYS}")
+    unknown = sorted(set(factor) - set(FACTOR_KEYS))
+    if unknown:
+        raise ValueError(f"factor has unknown keys {unknown}; allowed {list(FACTOR_KEYS)}")
+    missing = [k for k in FACTOR_KEYS if k not in factor]
+    if missing:
+        raise ValueError(f"factor is missing keys {missing}; needed {list(FACTOR_KEYS)}")
+    f = {}
+    for k in FACTOR_KEYS:
+        try:
+            f[k] = float(factor[k])
+        except (TypeError, ValueError):
+            raise ValueError(f"factor[{k!r}] = {factor[k]!r}: expected a number") from None
+        if not math.isfinite(f[k]):
+            raise ValueError(
+                f"factor[{k!r}] = {factor[k]!r}: must be finite"
+                + (" (Assumption 5.3(2): κ bounded)" if k == "cap" else "")
+            )
+    if f["reversion"] < 0:
+        raise ValueError(
+            f"factor['reversion'] = {f['reversion']!r}: must be ≥ 0 (Assumption 5.3(1): the OU "
+            "drift must be Lipschitz and mean-reverting)"
+        )
+    if f["volatility"] < 0:
+        raise ValueError(f"factor['volatility'] = {f['volatility']!r}: must be ≥ 0")
+    for k in ("buy_base", "sell_base"):
+        if f[k] <= 0:
+            raise ValueError(
+                f"factor[{k!r}] = {f[k]!r}: Assumption 5.3(2) needs positive noise rates κ "
+                "(base > 0)"
+            )
+    if f["cap"] <= 0:
+        raise ValueError(f"factor['cap'] = {f['cap']!r}: Assumption 5.3(2) needs 0 < cap < ∞")
+    return f
+
+
+class Feedback(NamedTuple):
+    """Equilibrium controls at given states: adjoint Y (M, n), trader rates (M, NT), makers'
+    half-spreads ask / bid (M, NM)."""
+
+    adjoint: np.ndarray
+    rate: np.ndarray
+    ask: np.ndarray
+    bid: np.ndarray
+
+
+@dataclass(frozen=True)
+class LogitGame:
+    """The §5 game with deterministic coefficients (see the module docstring for the model).
+
+    Rates and β: a float, a piecewise-constant profile (tuple on equal sub-intervals of [0, T])
+    or a callable of t. Penalties: float / profile / callable, or one per agent (a list of the
+    agents' length). ``shares``: ``"logit"`` (sharpness ς, offsets oⁱ) or a callable mapping one
+    side's half-spreads (N_m, M) to shares (N_m, M). ``factor``: the scenario's ``[noise.factor]``
+    as a dict (its volatility must be 0 here: κ(L(t)) along the deterministic factor path).
+    ``min_rate`` ε / ``max_rate`` ξ̃ bound the traders' |v|; ``max_spread`` ξ the quotes.
+    """
+
+    horizon: float
+    trader_inventories: tuple[float, ...]
+    maker_inventories: tuple[float, ...]
+    temporary_impact: Any = 1.0
+    share_sharpness: float = 1.0
+    share_offsets: tuple[float, ...] | None = None
+    shares: str | Callable = "logit"
+    trader_running_penalty: Any = 0.0
+    trader_terminal_penalty: Any = 1.0
+    maker_running_penalty: Any = 0.0
+    maker_terminal_penalty: Any = 1.0
+    noise_buy_rate: Any = 0.0
+    noise_sell_rate: Any = 0.0
+    factor: dict | None = None
+    inventory_noise: float = 0.0
+    min_rate: float = 0.0
+    max_rate: float = math.inf
+    max_spread: float = math.inf
+    trader_names: tuple[str, ...] | None = None
+    maker_names: tuple[str, ...] | None = None
+    _problem: LogitProblem = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        T = self.horizon
+        if not (isinstance(T, (int, float)) and math.isfinite(T) and T > 0):
+            raise ValueError(f"horizon = {T!r}: must be a finite number > 0")
+        qe = np.asarray(self.trader_inventories, dtype=float).reshape(-1)
+        qm = np.asarray(self.maker_inventories, dtype=float).reshape(-1)
+        for nm_, q in (("trader_inventories", qe), ("maker_inventories", qm)):
+            if not np.all(np.isfinite(q)):
+                raise ValueError(f"{nm_} = {tuple(q)!r}: must be finite")
+        if np.any(qe == 0):
+            raise ValueError(
+                f"trader_inventories = {tuple(qe)!r}: every trader needs q₀ ≠ 0 "
+                "(q₀ < 0 buys, q₀ > 0 sells)"
+            )
+        shares = build_shares(self.shares, self.share_sharpness, self.share_offsets, qm.size)
+        eps, xit, xi = self.min_rate, self.max_rate, self.max_spread
+        if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
+            raise ValueError(f"min_rate = {eps!r}: ε must be finite and ≥ 0")
+        if not xit > eps:
+            raise ValueError(f"max_rate = {xit!r}: ξ̃ must exceed min_rate ε = {eps!r}")
+        if not xi > 0:
+            raise ValueError(f"max_spread = {xi!r}: ξ must be > 0")
+        noise = self.inventory_noise
+        if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
+            raise ValueError(f"inventory_noise = {noise!r}: ε must be finite and ≥ 0")
+        nt, nm = qe.size, qm.size
+        names_e = self.trader_names or tuple(f"trader_{i}" for i in range(nt))
+        names_m = self.maker_names or tuple(f"maker_{i}" for i in range(nm))
+        if len(names_e) != nt or len(names_m) != nm or len(set(names_e + names_m)) != nt + nm:
+            raise ValueError(f"agent names {names_e + names_m!r}: one unique name per agent")
+        object.__setattr__(self, "trader_names", tuple(names_e))
+        object.__setattr__(self, "maker_names", tuple(names_m))
+
+        caps: tuple = ()
+        breakpoints: set[float] = set()
+        if self.factor is not None:
+            f = _check_factor(self.factor)
+            if f["volatility"] > 0 or noise > 0:
+                raise ValueError(self._stochastic_message(f["volatility"]))
+            buy, sell, caps = _factor_rates(f, T)
+            rates = {"noise_buy_rate": buy, "noise_sell_rate": sell}
+        else:
+            if noise > 0:
+                raise ValueError(self._stochastic_message(0.0))
+            rates = {"noise_buy_rate": self.noise_buy_rate, "noise_sell_rate": self.noise_sell_rate}
+        coefs = {}
+        for nm_, val in (*rates.items(), ("temporary_impact", self.temporary_impact)):
+            coefs[nm_] = Profile.build(nm_, val, T, finite=True)
+            breakpoints.update(coefs[nm_].breakpoints)
+        check_on_grid(None, coefs["noise_buy_rate"], T, 0.0)
+        check_on_grid(None, coefs["noise_sell_rate"], T, 0.0)
+        check_on_grid(None, coefs["temporary_impact"], T, 0.0, strict=True)
+
+        phis, terms = [], []
+        for role, n_, run, term, names in (
+            ("trader", nt, self.trader_running_penalty, self.trader_terminal_penalty, names_e),
+            ("maker", nm, self.maker_running_penalty, self.maker_terminal_penalty, names_m),
+        ):
+            pairs = zip(
+                _per_agent(f"{role}_running_penalty", run, n_),
+                _per_agent(f"{role}_terminal_penalty", term, n_),
+                strict=True,
+            )
+            for i, (r, a_) in enumerate(pairs):
+                fn = Profile.build(f"{role}_running_penalty[{i}]", r, T, finite=True)
+                breakpoints.update(fn.breakpoints)
+                check_on_grid(f"running_penalty φ of {names[i]}", fn, T, 0.0)
+                try:
+                    a_ = float(a_)
+                except (TypeError, ValueError):
+                    raise ValueError(
+                        f"terminal_penalty A of {names[i]} = {a_!r}: Assumption 5.3(3) needs a "
+                        "deterministic number ≥ 0"
+                    ) from None
+                if not (math.isfinite(a_) and a_ >= 0):
+                    raise ValueError(f"terminal_penalty A of {names[i]} = {a_!r}: must be ≥ 0")
+                phis.append(fn)
+                terms.append(a_)
+
+        def phi(t: np.ndarray) -> np.ndarray:
+            return np.stack([fn(t) for fn in phis], axis=-1)
+
+        problem = LogitProblem(
+            horizon=float(T),
+            n_traders=nt,
+            n_makers=nm,
+            buyer=qe < 0,
+            shares=shares,
+            max_spread=float(xi),
+            min_rate=float(eps),
+            max_rate=float(xit),
+            noise_buy=coefs["noise_buy_rate"],
+            noise_sell=coefs["noise_sell_rate"],
+            beta=coefs["temporary_impact"],
+            phi=phi,
+            terminal=np.asarray(terms),
+            breakpoints=tuple(sorted(breakpoints)),
+            caps=caps,
+        )
+        object.__setattr__(self, "_problem", problem)
+
+    @staticmethod
+    def _stochastic_message(volatility: float) -> str:
+        return (
+            f"inventory_noise ε > 0 or factor volatility = {volatility!r} > 0: the stochastic §5 "
+            "game (decoupling field u(t, L, Q) of (39)–(41)) has no solver in marketgame; "
+            "LogitGame solves the deterministic game (inventory_noise = 0 and no factor or a "
+            "factor with volatility 0)"
+        )
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.trader_names + self.maker_names  # type: ignore[operator]
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return ("trader",) * len(self.trader_names) + ("maker",) * len(self.maker_names)  # type: ignore[arg-type]
+
+    @property
+    def initial_inventories(self) -> np.ndarray:
+        return np.concatenate(
+            [np.asarray(self.trader_inventories, float), np.asarray(self.maker_inventories, float)]
+        )
+
+    @property
+    def problem(self) -> LogitProblem:
+        """The numbers of the deterministic BVP (:class:`logit_bvp.LogitProblem`)."""
+        return self._problem
+
+    # ----------------------------------------------------------------- solve
+    def solve(
+        self, method: Literal["collocation", "shooting"] = "collocation", points: int = 201
+    ) -> LogitSolution:
+        """The equilibrium of (40)–(41) (ε = 0): ``"collocation"`` (default; Chebyshev pieces,
+        switching times located) or ``"shooting"`` (DOP853 with event restarts; slower, the
+        independent check). ``points``: uniform output grid of :attr:`LogitSolution.path`
+        (switching times and breakpoints are added). Raises :class:`LogitSolveError`."""
+        if method not in ("collocation", "shooting"):
+            raise ValueError(f"method = {method!r}: allowed 'collocation', 'shooting'")
+        if not (isinstance(points, int) and points >= 2):
+            raise ValueError(f"points = {points!r}: need an integer ≥ 2")
+        with threadpool_limits(limits=1, user_api="blas"):  # small dense systems
+            return self._solve(method, points)
+
+    def _solve(self, method: str, points: int) -> LogitSolution:
+        pb = self._problem
+        q0 = self.initial_inventories
+        if method == "shooting":
+            return self._solve_shooting(points)
+        res = solve_spectral(pb, q0)
+        diag: dict[str, Any] = {
+            "method": "collocation (Chebyshev pieces, switching times located)",
+            "degree": res.solution.cheb.x.size - 1,
+            "pieces": int(res.solution.ends.size - 1),
+            "newton_iterations": res.newton_iterations,
+            "residual": res.residual,
+            "estimated_error": res.estimated_error,
+        }
+        values = values_spectral(pb, res.solution)
+        return self._finish(res.solution, values, res.switching, diag, points)
+
+    def _solve_shooting(self, points: int) -> LogitSolution:
+        """Shooting from the collocation's Y(0) moved by 1e-4: its own Newton then finds its own
+        root. Values and switching times are the shooting trajectory's; the path and R of the
+        solution object are collocation's (the check is of the values and switching times)."""
+        pb, q0 = self._problem, self.initial_inventories
+        res = solve_spectral(pb, q0)
+        y0 = res.solution.y[0, 0]
+        sh = solve_shooting(pb, q0, y0 + 1e-4 * (1.0 + np.abs(y0)))
+        diag = {
+            "method": "shooting (DOP853, event restarts, variational Newton)",
+            "newton_iterations": sh.newton_iterations,
+            "residual": sh.residual,
+            "rtol": 1e-10,
+            "collocation_value_difference": float(
+                np.max(np.abs(sh.values - values_spectral(pb, res.solution)))
+            ),
+        }
+        return self._finish(res.solution, sh.values, sh.switching, diag, points)
+
+    def _finish(self, sol, values, switching, diag, points) -> LogitSolution:
+        pb = self._problem
+        labels = event_labels(pb, self.names)
+        diag["switching_times"] = [
+            {"time": float(t), "agent": labels[c][0], "kind": labels[c][1]} for t, c in switching
+        ]
+        diag["truncation_binds"] = bool(switching) or _binds_somewhere(pb, sol)
+        return LogitSolution._build(self, sol, values, diag, points)
+
+
+def _binds_somewhere(pb: LogitProblem, sol: Piecewise) -> bool:
+    """Whether some truncation binds on the whole horizon (no switching, but active)."""
+    tt = sol.times().ravel()
+    d = drift(pb, tt, sol.y.reshape(-1, pb.n))
+    lo, hi = pb.rate_bounds()
+    at_rate = np.any(np.isclose(d.rate, lo) | np.isclose(d.rate, hi))
+    at_spread = np.any(np.isclose(np.abs(np.concatenate([d.ask, d.bid], -1)), pb.max_spread))
+    return bool(at_rate or at_spread)
+
+
+def _radon(pb: LogitProblem, sol: Piecewise) -> tuple[np.ndarray, np.ndarray]:
+    """(U, V) at the collocation nodes, (P, K+1, n, n): ``U' = ∂f/∂Y·V``, ``V' = 2φU``,
+    ``U(T) = I``, ``V(T) = −2A`` (the linearised BVP; R = VU⁻¹ solves the Riccati
+    ``R' = 2φ − R(∂f/∂Y)R``, ``R(T) = −2A``), solved piece by piece backwards by collocation."""
+    n, ch = pb.n, sol.cheb
+    npieces, k1 = sol.q.shape[:2]
+    tt = sol.coefficient_times()
+    _, jf = drift_jacobian(pb, tt, sol.y)
+    phi = np.asarray(pb.phi(tt), dtype=float)
+    u = np.zeros((npieces, k1, n, n))
+    v = np.zeros_like(u)
+    end_u, end_v = np.eye(n), -2.0 * np.diag(pb.terminal)
+    eye = np.eye(n)
+    for p in range(npieces - 1, -1, -1):
+        dm = 2.0 / (sol.ends[p + 1] - sol.ends[p]) * ch.D
+        size = 2 * n * k1
+        mat = np.zeros((size, size))
+        rhs = np.zeros((size, n))
+        mat[: k1 * n, : k1 * n] = np.kron(dm, eye)
+        mat[k1 * n :, k1 * n :] = np.kron(dm, eye)
+        for j in range(k1):
+            mat[j * n : (j + 1) * n, k1 * n + j * n : k1 * n + (j + 1) * n] = -jf[p, j]
+            mat[k1 * n + j * n : k1 * n + (j + 1) * n, j * n : (j + 1) * n] = -2.0 * np.diag(
+                phi[p, j]
+            )
+        for off, val in ((0, end_u), (k1 * n, end_v)):
+            r = off + (k1 - 1) * n
+            mat[r : r + n] = 0.0
+            mat[r : r + n, r : r + n] = eye
+            rhs[r : r + n] = val
+        z = np.linalg.solve(mat, rhs)
+        u[p] = z[: k1 * n].reshape(k1, n, n)
+        v[p] = z[k1 * n :].reshape(k1, n, n)
+        end_u, end_v = u[p, 0], v[p, 0]
+    return u, v
+
+
+@dataclass
+class LogitSolution:
+    """Equilibrium of a :class:`LogitGame`: node arrays on ``time`` (uniform grid with the
+    switching times and breakpoints added), agents in game order (traders then makers).
+
+    ``inventory`` Q̂ / ``adjoint`` Ŷ (K, n), ``rate`` v̂ (K, NT), ``ask`` / ``bid`` (K, NM),
+    ``value``: J at t = 0 with P₀ = 0. ``feedback(t, Q)``: the first-order decoupling field
+    ``Ŷ(t) + R(t)(Q − Q̂(t))`` (R = ∂Y/∂Q from the linearised BVP) and its controls; its error is
+    O(|Q − Q̂(t)|²).
+    """
+
+    game: LogitGame
+    time: np.ndarray
+    inventory: np.ndarray
+    adjoint: np.ndarray
+    rate: np.ndarray
+    ask: np.ndarray
+    bid: np.ndarray
+    value: pd.Series
+    diagnostics: dict[str, Any]
+    _sol: Piecewise = field(repr=False)
+    _u: np.ndarray = field(repr=False)
+    _v: np.ndarray = field(repr=False)
+
+    @classmethod
+    def _build(cls, game: LogitGame, sol: Piecewise, values, diag, points) -> LogitSolution:
+        pb = game.problem
+        u, v = _radon(pb, sol)
+        extra = [s["time"] for s in diag["switching_times"]] + list(pb.breakpoints)
+        t = np.unique(np.concatenate([np.linspace(0.0, pb.horizon, points), extra]))
+        q, y = sol.at(t)
+        d = drift(pb, t, y)
+        if not (np.all(np.isfinite(values)) and np.all(np.isfinite(q)) and np.all(np.isfinite(y))):
+            raise LogitSolveError("equilibrium path or values are not finite")
+        diag = dict(diag)
+        diag["terminal_residual"] = float(np.max(np.abs(y[-1] + 2 * pb.terminal * q[-1])))
+        out = cls(
+            game=game,
+            time=t,
+            inventory=q,
+            adjoint=y,
+            rate=d.rate,
+            ask=d.ask,
+            bid=d.bid,
+            value=pd.Series(values, index=pd.Index(game.names, name="agent"), name="value"),
+            diagnostics=diag,
+            _sol=sol,
+            _u=u,
+            _v=v,
+        )
+        r = out.riccati(t)
+        if not np.all(np.isfinite(r)):
+            raise LogitSolveError("decoupling field R = VU⁻¹ is singular on [0, T]")
+        return out
+
+    # ----------------------------------------------------------------- views
+    @property
+    def path(self) -> pd.DataFrame:
+        """Tidy: time, agent, role, inventory, adjoint, rate (traders), ask/bid_spread (makers)."""
+        g = self.game
+        k1, n, nt = self.time.size, len(g.names), len(g.trader_names)
+        rate = np.full((k1, n), np.nan)
+        ask = np.full((k1, n), np.nan)
+        bid = np.full((k1, n), np.nan)
+        rate[:, :nt] = self.rate
+        ask[:, nt:] = self.ask
+        bid[:, nt:] = self.bid
+        return pd.DataFrame(
+            {
+                "time": np.repeat(self.time, n),
+                "agent": np.tile(np.asarray(g.names, dtype=object), k1),
+                "role": np.tile(np.asarray(g.roles, dtype=object), k1),
+                "inventory": self.inventory.ravel(),
+                "adjoint": self.adjoint.ravel(),
+                "rate": rate.ravel(),
+                "ask_spread": ask.ravel(),
+                "bid_spread": bid.ravel(),
+            }
+        )
+
+    def state_at(self, t: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Q̂(t), Ŷ(t) on the equilibrium path (spectral interpolation), (len(t), n)."""
+        return self._sol.at(np.atleast_1d(np.asarray(t, dtype=float)))
+
+    def riccati(self, t: float | np.ndarray) -> np.ndarray:
+        """R(t) = ∂Y/∂Q along the path, (len(t), n, n)."""
+        t = np.atleast_1d(np.asarray(t, dtype=float))
+        sol = self._sol
+        p = np.clip(np.searchsorted(sol.ends, t, side="right") - 1, 0, sol.ends.size - 2)
+        n = self.game.problem.n
+        out = np.empty((t.size, n, n))
+        for piece in np.unique(p):
+            sel = p == piece
+            a, b = sol.ends[piece], sol.ends[piece + 1]
+            s = np.clip(2.0 * (t[sel] - a) / (b - a) - 1.0, -1.0, 1.0)
+            uu = sol.cheb.interpolate(self._u[piece], s)
+            vv = sol.cheb.interpolate(self._v[piece], s)
+            with np.errstate(all="ignore"):
+                out[sel] = np.linalg.solve(np.swapaxes(uu, -1, -2), np.swapaxes(vv, -1, -2))
+        return np.swapaxes(out, -1, -2)
+
+    def feedback(self, t: float, inventories: np.ndarray, factor: Any = None) -> Feedback:
+        """Equilibrium adjoints and controls at time t for inventories (M, n) (one row per path,
+        agents in game order): ``Y = Ŷ(t) + R(t)(Q − Q̂(t))`` then ϕ, ψᵃ, ψᵇ at Y.
+
+        ``factor`` must be None (the deterministic game has no factor state)."""
+        if factor is not None:
+            raise ValueError(
+                "factor: the deterministic §5 game has no factor state; pass factor=None"
+            )
+        pb = self.game.problem
+        if not (0.0 <= t <= pb.horizon):
+            raise ValueError(f"t = {t!r}: must lie in [0, {pb.horizon}]")
+        q = np.atleast_2d(np.asarray(inventories, dtype=float))
+        if q.shape[-1] != pb.n:
+            raise ValueError(
+                f"inventories: shape {q.shape}; expected (M, {pb.n}) (traders then makers)"
+            )
+        q_hat, y_hat = self.state_at(t)
+        r = self.riccati(t)[0]
+        y = y_hat + (q - q_hat) @ r.T
+        d = drift(pb, t, y)
+        return Feedback(y, d.rate, d.ask, d.bid)

@@ -33,8 +33,8 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
+from policies.equilibrium.blas import single_threaded
 from policies.equilibrium.coefficients import Profile, check_on_grid
 from policies.equilibrium.logit_bvp import (
     LogitProblem,
@@ -48,6 +48,7 @@ from policies.equilibrium.logit_bvp import (
     values_spectral,
 )
 from policies.equilibrium.logit_quotes import build_shares
+from policies.equilibrium.tidy import tidy_path
 
 __all__ = ["LogitGame", "LogitSolution", "LogitSolveError", "Feedback"]
 
@@ -321,9 +322,9 @@ class LogitGame:
             raise ValueError(f"method = {method!r}: allowed 'collocation', 'shooting'")
         if not (isinstance(points, int) and points >= 2):
             raise ValueError(f"points = {points!r}: need an integer ≥ 2")
-        with threadpool_limits(limits=1, user_api="blas"):  # small dense systems
-            return self._solve(method, points)
+        return self._solve(method, points)
 
+    @single_threaded  # small dense systems
     def _solve(self, method: str, points: int) -> LogitSolution:
         pb = self._problem
         q0 = self.initial_inventories
@@ -477,24 +478,8 @@ class LogitSolution:
     def path(self) -> pd.DataFrame:
         """Tidy: time, agent, role, inventory, adjoint, rate (traders), ask/bid_spread (makers)."""
         g = self.game
-        k1, n, nt = self.time.size, len(g.names), len(g.trader_names)
-        rate = np.full((k1, n), np.nan)
-        ask = np.full((k1, n), np.nan)
-        bid = np.full((k1, n), np.nan)
-        rate[:, :nt] = self.rate
-        ask[:, nt:] = self.ask
-        bid[:, nt:] = self.bid
-        return pd.DataFrame(
-            {
-                "time": np.repeat(self.time, n),
-                "agent": np.tile(np.asarray(g.names, dtype=object), k1),
-                "role": np.tile(np.asarray(g.roles, dtype=object), k1),
-                "inventory": self.inventory.ravel(),
-                "adjoint": self.adjoint.ravel(),
-                "rate": rate.ravel(),
-                "ask_spread": ask.ravel(),
-                "bid_spread": bid.ravel(),
-            }
+        return tidy_path(
+            self.time, g.names, g.roles, self.inventory, self.adjoint, self.rate, self.ask, self.bid
         )
 
     def state_at(self, t: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:

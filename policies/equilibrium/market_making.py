@@ -64,6 +64,7 @@ from policies.equilibrium.market_making_hamiltonian import (
     trader_response,
 )
 from policies.equilibrium.market_making_riccati import jacobians_on_grid, radon, riccati
+from policies.equilibrium.tidy import tidy_path
 from simulator.mechanisms import rules
 
 __all__ = [
@@ -531,24 +532,8 @@ class MarketMakingSolution:
     def path(self) -> pd.DataFrame:
         """Tidy: time, agent, role, inventory, adjoint, rate (traders), ask/bid_spread (makers)."""
         g = self.game
-        k1, n, nt = self.time.size, len(g.names), len(g.trader_names)
-        rate = np.full((k1, n), np.nan)
-        ask = np.full((k1, n), np.nan)
-        bid = np.full((k1, n), np.nan)
-        rate[:, :nt] = self.rate
-        ask[:, nt:] = self.ask
-        bid[:, nt:] = self.bid
-        return pd.DataFrame(
-            {
-                "time": np.repeat(self.time, n),
-                "agent": np.tile(np.asarray(g.names, dtype=object), k1),
-                "role": np.tile(np.asarray(g.roles, dtype=object), k1),
-                "inventory": self.inventory.ravel(),
-                "adjoint": self.adjoint.ravel(),
-                "rate": rate.ravel(),
-                "ask_spread": ask.ravel(),
-                "bid_spread": bid.ravel(),
-            }
+        return tidy_path(
+            self.time, g.names, g.roles, self.inventory, self.adjoint, self.rate, self.ask, self.bid
         )
 
     def _interp(self, arr: np.ndarray, t: float) -> np.ndarray:

@@ -85,6 +85,11 @@ class BlockData:
         return np.array([names.index(p) for p in self.policies])
 
     @property
+    def role_codes(self) -> np.ndarray:
+        """Each agent's index into :data:`~simulator.datasets.schema.ROLES`."""
+        return np.array([ROLES.index(r) for r in self.roles])
+
+    @property
     def discrete(self) -> bool:
         return self.scenario.flow != "fluid"
 
@@ -213,8 +218,7 @@ def events(block: BlockData, lo: int, hi: int) -> pa.Table:
         size = stack(lambda src: np.zeros((n, r)) if src.volume is None else src.volume)[cell]
     is_quote = kind == _QUOTE
     agent = np.array([src.agent for src in sources])[src_idx]
-    role_of = np.array([ROLES.index(x) for x in block.roles])
-    policy_of = block.policy_codes
+    role_of, policy_of = block.role_codes, block.policy_codes
     p = block.recorder.reference_price[:-1, lo:hi].T.reshape(-1)
     flat = path_local * n + step
     best = block.best(lo, hi)
@@ -254,6 +258,25 @@ def events(block: BlockData, lo: int, hi: int) -> pa.Table:
     return _table(EVENTS, columns)
 
 
+def _grid_keys(
+    block: BlockData, lo: int, hi: int, steps: int, agents: np.ndarray
+) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """The key columns (run_id, path, step, time, agent) of a (path, step, agent) grid of the
+    local paths ``[lo, hi)``, ``steps`` grid times and ``agents`` (indices); and the agent of
+    each row."""
+    r, a = hi - lo, len(agents)
+    step = np.tile(np.repeat(np.arange(steps, dtype=np.int32), a), r)
+    agent = np.tile(agents, steps * r)
+    keys = {
+        "run_id": _run_id(block, step.size),
+        "path": pa.array(np.repeat(np.arange(lo, hi) + block.start, steps * a), pa.int64()),
+        "step": pa.array(step),
+        "time": _float(step * block.scenario.dt),
+        "agent": _dictionary(agent, block.names),
+    }
+    return keys, agent
+
+
 def _grid(values: list[np.ndarray]) -> np.ndarray:
     """Per-agent ``(T, R)`` arrays → ``(R·T·A,)`` in (path, time, agent) order."""
     return np.stack(values, axis=-1).transpose(1, 0, 2).reshape(-1)
@@ -261,23 +284,16 @@ def _grid(values: list[np.ndarray]) -> np.ndarray:
 
 def quotes(block: BlockData, lo: int, hi: int) -> pa.Table:
     """The ``quotes`` rows: each maker's δᵃ, δᵇ, its quoted prices and the best quotes per step."""
-    rec, sc = block.recorder, block.scenario
+    rec = block.recorder
     makers = [i for i, r in enumerate(block.roles) if r == "maker"]
-    n, r, a = sc.steps, hi - lo, len(makers)
-    rows = n * r * a
+    a = len(makers)
     p = rec.reference_price[:-1, lo:hi]
     da = _grid([rec.agents[i]["ask_spread"][:, lo:hi] for i in makers])
     db = _grid([rec.agents[i]["bid_spread"][:, lo:hi] for i in makers])
     pp = _grid([p] * a)
     best_ask, best_bid = (_grid([b] * a) for b in block.best(lo, hi))
-    step = np.tile(np.repeat(np.arange(n, dtype=np.int32), a), r)
-    agent = np.tile(np.asarray(makers), n * r)
-    columns = {
-        "run_id": _run_id(block, rows),
-        "path": pa.array(np.repeat(np.arange(lo, hi) + block.start, n * a), pa.int64()),
-        "step": pa.array(step),
-        "time": _float(step * sc.dt),
-        "agent": _dictionary(agent, block.names),
+    columns, agent = _grid_keys(block, lo, hi, block.scenario.steps, np.asarray(makers))
+    columns |= {
         "policy": _dictionary(block.policy_codes[agent], block.policy_names),
         "ask_spread": _float(da),
         "bid_spread": _float(db),
@@ -292,9 +308,8 @@ def quotes(block: BlockData, lo: int, hi: int) -> pa.Table:
 
 def state(block: BlockData, lo: int, hi: int) -> pa.Table:
     """The ``state`` rows: inventory, cash and (traders) rate per agent at t_0..t_n."""
-    rec, sc = block.recorder, block.scenario
-    n1, r, a = sc.steps + 1, hi - lo, len(block.names)
-    rows = n1 * r * a
+    rec = block.recorder
+    n1, r, a = block.scenario.steps + 1, hi - lo, len(block.names)
     nan_row = np.full((1, r), np.nan)
     rates = [
         np.vstack([arrays["rate"][:, lo:hi], nan_row])
@@ -303,16 +318,9 @@ def state(block: BlockData, lo: int, hi: int) -> pa.Table:
         for role, arrays in zip(block.roles, rec.agents, strict=True)
     ]
     rate = _grid(rates)
-    step = np.tile(np.repeat(np.arange(n1, dtype=np.int32), a), r)
-    agent = np.tile(np.arange(a), n1 * r)
-    role_of = np.array([ROLES.index(x) for x in block.roles])
-    columns = {
-        "run_id": _run_id(block, rows),
-        "path": pa.array(np.repeat(np.arange(lo, hi) + block.start, n1 * a), pa.int64()),
-        "step": pa.array(step),
-        "time": _float(step * sc.dt),
-        "agent": _dictionary(agent, block.names),
-        "role": _dictionary(role_of[agent], ROLES),
+    columns, agent = _grid_keys(block, lo, hi, n1, np.arange(a))
+    columns |= {
+        "role": _dictionary(block.role_codes[agent], ROLES),
         "inventory": _float(_grid([x["inventory"][:, lo:hi] for x in rec.agents])),
         "cash": _float(_grid([x["cash"][:, lo:hi] for x in rec.agents])),
         "rate": _float(rate, np.isnan(rate)),
@@ -333,12 +341,11 @@ def outcomes(block: BlockData, lo: int, hi: int) -> pa.Table:
 
     mark = rec.market.get("market_price", rec.reference_price)[-1, lo:hi]
     agent = np.tile(np.arange(a), r)
-    role_of = np.array([ROLES.index(x) for x in block.roles])
     columns = {
         "run_id": _run_id(block, rows),
         "path": pa.array(np.repeat(np.arange(lo, hi) + block.start, a), pa.int64()),
         "agent": _dictionary(agent, block.names),
-        "role": _dictionary(role_of[agent], ROLES),
+        "role": _dictionary(block.role_codes[agent], ROLES),
         "policy": _dictionary(block.policy_codes[agent], block.policy_names),
         "objective": _float(grid(lambda x: x["objective"][lo:hi])),
         "cash": _float(grid(lambda x: x["cash"][-1, lo:hi])),

@@ -111,6 +111,11 @@ class SimulationResult:
         buy_volume, sell_volume, reference_price and the market arrays. Per-step quantities
         (held on [t_k, t_{k+1})) are NaN in the last row t_n.
         """
+        return pd.DataFrame(self.to_columns(paths))
+
+    def to_columns(self, paths: int | Sequence[int] | None = None) -> dict[str, np.ndarray]:
+        """The columns of :meth:`to_frame` as numpy arrays (rows by agent, then time, then
+        path), built without pandas: what ``steps.parquet`` is written from."""
         r = self.recorded_paths
         if paths is None:
             idx = np.arange(r)
@@ -120,7 +125,7 @@ class SimulationResult:
             idx = np.asarray(paths, dtype=int)
         if idx.size and (idx.min() < 0 or idx.max() >= r):
             raise ValueError(f"paths = {paths!r}: only paths 0..{r - 1} were recorded")
-        n1 = self.time.size
+        n1, na = self.time.size, len(self.agents)
 
         def grid(a: np.ndarray | None) -> np.ndarray:
             if a is None:
@@ -130,36 +135,20 @@ class SimulationResult:
                 a = np.vstack([a, np.full((1, idx.size), np.nan)])
             return a.reshape(-1)
 
-        time = np.repeat(self.time, idx.size)
-        path = np.tile(idx, n1)
-        common = {"reference_price": grid(self.reference_price)}
-        for key, arr in self.market.items():
-            common[key] = grid(arr)
-        frames = []
-        for a in self.agents:
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "time": time,
-                        "path": path,
-                        "agent": a.name,
-                        "role": a.role,
-                        "inventory": grid(a.inventory),
-                        "cash": grid(a.cash),
-                        "rate": grid(a.rate),
-                        "ask_spread": grid(a.ask_spread),
-                        "bid_spread": grid(a.bid_spread),
-                        "buy_volume": grid(a.buy_volume),
-                        "sell_volume": grid(a.sell_volume),
-                        **common,
-                    }
-                )
-            )
-        cols = [
-            "time",
-            "path",
-            "agent",
-            "role",
+        def per_agent(name: str) -> np.ndarray:
+            parts = [grid(getattr(a, name)) for a in self.agents]
+            return np.concatenate(parts) if parts else np.empty(0)
+
+        def repeat(values: list[str]) -> np.ndarray:
+            return np.repeat(np.array(values, dtype=object), n1 * idx.size)
+
+        columns = {
+            "time": np.tile(np.repeat(self.time, idx.size), na),
+            "path": np.tile(idx, n1 * na),
+            "agent": repeat([a.name for a in self.agents]),
+            "role": repeat([a.role for a in self.agents]),
+        }
+        for name in (
             "inventory",
             "cash",
             "rate",
@@ -167,9 +156,8 @@ class SimulationResult:
             "bid_spread",
             "buy_volume",
             "sell_volume",
-            "reference_price",
-            *self.market,
-        ]
-        if not frames:
-            return pd.DataFrame(columns=cols)
-        return pd.concat(frames, ignore_index=True)[cols]
+        ):
+            columns[name] = per_agent(name)
+        for key, arr in {"reference_price": self.reference_price, **self.market}.items():
+            columns[key] = np.tile(grid(arr), na)
+        return columns

@@ -185,22 +185,19 @@ def run(
 
 def steps_columns(result: SimulationResult) -> dict[str, np.ndarray]:
     """The columns of ``steps.parquet`` (schema :data:`STEPS_SCHEMA`) for the recorded paths."""
-    frame = result.to_frame()
+    frame = result.to_columns()  # numpy columns, no pandas
+    rows = frame["time"].size
     # t_k = k·dt exactly (the result's grid is arange(n + 1)·dt), so k = rint(t / dt)
-    step = np.rint(frame["time"].to_numpy() / result.scenario.dt).astype(np.int32)
-    columns: dict[str, np.ndarray] = {"step": step}
-    policy_of = {a.name: a.policy for a in result.agents}
+    columns: dict[str, np.ndarray] = {
+        "step": np.rint(frame["time"] / result.scenario.dt).astype(np.int32),
+        "policy": np.repeat(
+            np.array([a.policy for a in result.agents], dtype=object),
+            rows // max(len(result.agents), 1),
+        ),
+    }
     for field in STEPS_SCHEMA:
-        name = field.name
-        if name == "step":
-            continue
-        if name == "policy":
-            columns[name] = frame["agent"].map(policy_of).to_numpy(dtype=object)
-        elif name in frame:
-            values = frame[name].to_numpy()
-            columns[name] = values.astype(object) if pa.types.is_string(field.type) else values
-        else:
-            columns[name] = np.full(len(frame), np.nan)
+        if field.name not in columns:
+            columns[field.name] = frame.get(field.name, np.full(rows, np.nan))
     return columns
 
 

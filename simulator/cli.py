@@ -147,7 +147,7 @@ def describe_failure(exc: BaseException) -> str:
     """One line: the exception's message, with what failed and what to change where the
     message alone would not say it."""
     message = " ".join(str(exc).split()) or type(exc).__name__
-    if isinstance(exc, MemoryError):
+    if isinstance(exc, MemoryError) and not _ours(type(exc)):
         return f"not enough memory ({message}); run fewer paths or steps"
     if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError | PermissionError):
         where = f" {exc.filename}" if exc.filename else ""

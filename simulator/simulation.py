@@ -11,7 +11,8 @@ from policies.base import Policy
 from policies.catalog import build_policy, check_policy_names
 from policies.registry import PolicyContext
 from simulator.model import MarketModel, Recorder
-from simulator.processes import NoiseRates
+from simulator.processes import TIME_BATCH, NoiseRates
+from simulator.resources import check_memory, human_bytes
 from simulator.result import AgentPath, SimulationResult
 from simulator.scenario import Scenario
 
@@ -50,6 +51,35 @@ def build_policies(
     return built
 
 
+CHUNK_BYTES = 256 << 20
+"""Working memory of one chunk of paths when ``simulate`` picks the chunk size itself."""
+
+
+def memory_plan(scenario: Scenario, paths: int, recorded: int) -> int:
+    """The chunk size for ``paths`` paths (at most :data:`CHUNK_BYTES` of per-path working
+    state, so any number of paths runs in bounded blocks), after checking that the arrays that
+    do grow with the run — terminal costs of every path, trajectories of the ``recorded`` ones —
+    fit in memory (:func:`simulator.resources.check_memory`)."""
+    nt, nm = len(scenario.traders), len(scenario.makers)
+    accounts = nt + nm + 1
+    steps = scenario.steps
+    # per path of a chunk: the books and the engine's buffers, plus the random-number buffers
+    # (TIME_BATCH steps of every stream: price, factor, inventory noise, order counts)
+    streams = 2 + nt + nm + (nt + 2) * max(nm, 1) + 2 * nm
+    per_path = 8 * (16 * accounts + TIME_BATCH * streams)
+    chunk = max(1, min(paths, CHUNK_BYTES // per_path))
+    terminal = 8 * 3 * accounts * paths
+    trajectories = 8 * (steps + 1) * recorded * (8 * accounts + 6)
+    check_memory(
+        terminal + trajectories + chunk * per_path,
+        f"simulating {paths} paths of {steps} steps for {accounts - 1} agents (terminal costs "
+        f"{human_bytes(terminal)}, {recorded} recorded paths {human_bytes(trajectories)}, "
+        f"chunks of {chunk} paths {human_bytes(chunk * per_path)})",
+        "run fewer paths, steps or agents, or record fewer paths (--record-paths)",
+    )
+    return chunk
+
+
 def simulate(
     scenario: Scenario,
     paths: int | None = None,
@@ -85,7 +115,7 @@ def simulate(
         recorded = min(int(record), paths)
     else:
         raise ValueError(f"record = {record!r} must be True, False or a number of paths >= 0")
-    chunk = paths if chunk_paths is None else chunk_paths
+    chunk = memory_plan(scenario, paths, recorded) if chunk_paths is None else chunk_paths
     if isinstance(chunk, bool) or not isinstance(chunk, int | np.integer) or chunk < 1:
         raise ValueError(f"chunk_paths = {chunk_paths!r} must be a positive integer")
     built = build_policies(scenario, policies)

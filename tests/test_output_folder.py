@@ -20,26 +20,11 @@ from policies.base import MarketState, Policy
 from simulator import load_scenario, outputs
 from simulator.cli import EXIT_FAILED, EXIT_INTERRUPTED, main
 from simulator.runner import run
+from tests.test_cli import GOOD
 
-SCENARIO = """
-name = "folder"
-horizon = 1.0
-steps = 200
-paths = 4000
-seed = 1
-[market]
-kind = "impact"
-permanent_impact = 0.1
-temporary_impact = 0.2
-[noise]
-buy_rate = 2.0
-sell_rate = 2.0
-[[traders]]
-name = "seller"
-policy = "twap"
-initial_inventory = 5.0
-terminal_penalty = 1.0
-"""
+# the command-line test scenario, longer and with more paths: a run lasts long enough to be
+# interrupted in every phase (imports, simulation, plots, the swap)
+SCENARIO = GOOD.replace("steps = 10", "steps = 200").replace("paths = 32", "paths = 4000")
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from policies.equilibrium.execution_riccati import (
     segments,
     terminal_value,
 )
+from simulator.resources import check_memory
 
 _GAUSS_X, _GAUSS_W = np.polynomial.legendre.leggauss(8)
 _GAUSS_X, _GAUSS_W = (_GAUSS_X + 1) / 2, _GAUSS_W / 2  # on [0, 1]
@@ -161,6 +162,36 @@ def _blow_up_time(seg: _Segment, j: int, r, m, z, k) -> float:
     return float(seg.nodes[j])
 
 
+MAX_SUBSTEPS = 20_000
+"""Most sub-steps h = θ/λ_max the exact propagator takes (each costs a few small matrix
+products and exponentials; 2·10⁴ take seconds). The count is λ_max·T/θ: a stiffer system is
+refused before any work (see :func:`_check_work`)."""
+
+
+def _check_work(segs: list[_Segment], theta: float, k: int) -> None:
+    """Refuse, before allocating anything, a system so stiff that the sub-steps would exceed
+    :data:`MAX_SUBSTEPS` (λ_max ≫ 1/T: a tiny temporary impact β or a huge penalty makes the
+    equilibrium rates react on a time scale far below the horizon)."""
+    need = sum(seg.rate * (seg.b - seg.a) / theta for seg in segs)
+    if need <= MAX_SUBSTEPS:
+        # R, M, z at every node (k² + 2k floats), twice over for the value pass
+        nodes = sum(np.ceil(seg.rate * (seg.b - seg.a) / theta) + 1 for seg in segs)
+        check_memory(
+            16 * nodes * (k * k + 2 * k),
+            f"the §2 Riccati solution for {k} trader classes on {int(nodes)} nodes",
+            "give fewer traders distinct (running_penalty, terminal_penalty) pairs",
+        )
+    if not need <= MAX_SUBSTEPS:  # also NaN/inf
+        fastest = max(seg.rate for seg in segs)
+        raise ValueError(
+            f"the §2 Riccati system is too stiff to solve: its fastest mode relaxes at rate "
+            f"λ = {fastest:.3g} (time scale {1 / fastest:.3g}), so the exact propagator needs "
+            f"{need:.3g} sub-steps over the horizon (at most {MAX_SUBSTEPS}). A small "
+            "temporary_impact β or a large running or terminal penalty (φ, A) against it "
+            "does this: raise β, lower φ and A, or shorten the horizon"
+        )
+
+
 @single_threaded
 def solve_structured_exponential(
     co: ImpactCoefficients,
@@ -187,7 +218,13 @@ def solve_structured_exponential(
     """
     k, n, phi = cl.count, cl.sizes, cl.running_penalty
     bound = blowup_bound(phi, cl.terminal_penalty, horizon)
+    check_memory(  # the Hamiltonian 𝓗 of each segment and its exponentials
+        8 * 8 * (2 * k + 1) ** 2,
+        f"the §2 Riccati system of {k} trader classes ({2 * k + 1}² Hamiltonian)",
+        "give fewer traders distinct (running_penalty, terminal_penalty) pairs",
+    )
     segs = [_Segment(co, cl, a, b) for a, b in segments(horizon, co.breakpoints)]
+    _check_work(segs, theta, k)
     r = -2.0 * cl.terminal_penalty
     m = np.diag(r).copy()
     z = np.zeros(k)

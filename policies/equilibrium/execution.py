@@ -373,6 +373,45 @@ class ExecutionSolution:
         w = np.asarray(noise_drift, dtype=float)
         return w[..., None] if w.ndim == 1 and q.ndim == 2 else w
 
+    def check_grid(self, steps: int) -> None:
+        """Refuse a time grid on which the feedback map, played once per step, runs away.
+
+        A simulated equilibrium trader holds vⁱ(t_k, Q_k) over [t_k, t_k + dt]: forward Euler
+        on the closed loop dQ = v(t, Q)dt, which is unstable once dt exceeds about 2/|∂v/∂Q|
+        (a long horizon on few steps, a stiff market). The deterministic loop (the rates do not
+        depend on the noise, module doc) is played on the grid and compared with the
+        equilibrium path Q̄; a gap above 10·(1 + max|q₀|) raises ``ValueError`` with the number
+        of steps (found by doubling) on which it stays close.
+        """
+        gap, when = self._grid_gap(steps)
+        if gap is None:
+            return
+        needed = next(
+            (steps * 2**j for j in range(1, 7) if self._grid_gap(steps * 2**j)[0] is None), None
+        )
+        advice = f"use steps >= {needed}" if needed else f"use more than {64 * steps} steps"
+        dt = self.game.horizon / steps
+        raise ValueError(
+            f"steps = {steps} (dt = {dt:.6g}) is too coarse for the §2 equilibrium feedback: "
+            f"played once per step its rates overshoot, and the inventories run away from the "
+            f"equilibrium path (|Q − Q̄| = {gap:.3g} at t = {when:.6g}); {advice}"
+        )
+
+    def _grid_gap(self, steps: int) -> tuple[float | None, float]:
+        """(first gap beyond the threshold or None, its time) of the Euler closed loop."""
+        horizon = float(self.game.horizon)
+        dt = horizon / steps
+        q = np.array(self.game.initial_inventory, dtype=float)
+        limit = 10.0 * (1.0 + np.abs(q).max())
+        with np.errstate(all="ignore"):
+            for k in range(steps):
+                t = (k + 1) * dt
+                q = q + self.feedback(k * dt, q) * dt
+                gap = float(np.abs(q - self.inventory(min(t, horizon))).max())
+                if not gap <= limit:
+                    return gap, t
+        return None, horizon
+
     # ---- equilibrium path --------------------------------------------------------------------
     def inventory(self, t: float) -> np.ndarray:
         """Equilibrium inventories Q(t), shape (N,)."""

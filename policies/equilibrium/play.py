@@ -27,7 +27,12 @@ def _solution(context: PolicyContext) -> Any:
 
 
 def _feedback(context: PolicyContext) -> Policy:
-    return _solution(context).feedback_policy(context.agent.name)
+    solution = _solution(context)
+    check_grid = getattr(solution, "check_grid", None)  # §2: the feedback's stability on dt
+    if check_grid is not None and "grid_checked" not in context.cache:
+        check_grid(context.scenario.steps)
+        context.cache["grid_checked"] = True
+    return solution.feedback_policy(context.agent.name)
 
 
 def _open_loop(context: PolicyContext) -> Policy:

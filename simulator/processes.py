@@ -193,6 +193,24 @@ class ReferencePrice:
             self.value += dp
 
 
+def _capped_exponential(
+    base: float, loading: float, level: np.ndarray, cap: float, out: np.ndarray
+) -> np.ndarray:
+    """min(base·e^{loading·L}, cap) into ``out`` without overflow: the exponent is first
+    limited to ln(cap/base) + 1, where the product already exceeds the cap (so the result is
+    bit for bit the naive formula's wherever that one is finite), and base = 0 gives 0 even
+    where e^{loading·L} would overflow (no 0·inf)."""
+    if base == 0.0:
+        out.fill(0.0)
+        return out
+    np.multiply(level, loading, out=out)
+    np.minimum(out, math.log(cap / base) + 1.0, out=out)
+    np.exp(out, out=out)
+    out *= base
+    np.minimum(out, cap, out=out)
+    return out
+
+
 class NoiseRates:
     """Noise traders' rates at t_k, as ``(M,)`` arrays ``buy`` and ``sell``.
 
@@ -234,12 +252,8 @@ class NoiseRates:
             self.sell.fill(self._sell_grid[step])
             return
         f, L = self.factor, self.level
-        np.exp(f.buy_loading * L, out=self.buy)
-        self.buy *= f.buy_base
-        np.minimum(self.buy, f.cap, out=self.buy)
-        np.exp(f.sell_loading * L, out=self.sell)
-        self.sell *= f.sell_base
-        np.minimum(self.sell, f.cap, out=self.sell)
+        _capped_exponential(f.buy_base, f.buy_loading, L, f.cap, self.buy)
+        _capped_exponential(f.sell_base, f.sell_loading, L, f.cap, self.sell)
 
     def advance(self, random: PathRandom, step: int) -> None:
         """L_k → L_{k+1}."""

@@ -4,12 +4,16 @@ cannot collide with the built-in noise traders or be blank."""
 from __future__ import annotations
 
 import dataclasses
+import re
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from policies.heuristics.market_making import _avellaneda_stoikov
 from policies.registry import PolicyContext
 from simulator import NoiseSpec, PriceSpec, simulate
+from simulator.cli import main
 from simulator.scenario import MAX_MAGNITUDE, MIN_MAGNITUDE, AgentSpec, Scenario
 from tests.helpers import maker, scenario, trader
 
@@ -78,3 +82,26 @@ def test_reserved_and_blank_agent_names_are_refused(name):
     }
     with pytest.raises(ValueError, match=r"traders\[0\].name = "):
         Scenario.from_dict(data)
+
+
+def test_a_zero_base_factor_intensity_with_a_huge_loading_is_zero_not_nan():
+    """κ = buy_base·e^{buy_loading·L} with base 0 and loading 1000: 0, not 0·inf = NaN."""
+    from simulator import load_scenario
+
+    sc = load_scenario(Path(__file__).resolve().parents[1] / "runs" / "logit.toml")
+    factor = dataclasses.replace(sc.noise.factor, buy_base=0.0, buy_loading=1000.0, volatility=2.0)
+    sc = dataclasses.replace(sc, noise=dataclasses.replace(sc.noise, factor=factor))
+    res = simulate(sc, paths=64, seed=3, record=64)
+    assert np.all(res.market["noise_buy_rate"] == 0.0)
+    assert all(np.isfinite(a.objective).all() for a in res.agents)
+
+
+def test_a_runaway_intensity_decay_is_one_line_not_nan(tmp_path, capsys):
+    """γ = 120 in the ACAS example: exp(γ·δ) overflows; a clear error instead of nan ± nan."""
+    path = tmp_path / "acas.toml"
+    text = (Path(__file__).resolve().parents[1] / "runs" / "acas.toml").read_text()
+    path.write_text(re.sub(r"(?m)^intensity_decay = .*$", "intensity_decay = 120.0", text))
+    status = main(["run", str(path), "--paths", "8", "--out", str(tmp_path / "o"), "--no-plots"])
+    err = capsys.readouterr().err.strip()
+    assert status != 0 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "o").exists()

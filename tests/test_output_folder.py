@@ -127,18 +127,17 @@ def test_killed_runs_leave_old_outputs_or_new_complete_ones(scenario_file, tmp_p
     """SIGINT and SIGKILL at random moments of a real ``marketgame run``: the folder is always
     the old run's bytes or the new run's bytes; Ctrl-C exits 130 with one line and no debris."""
     ref_old, ref_new, out = tmp_path / "old", tmp_path / "new", tmp_path / "out"
-    started = time.monotonic()
-    for seed, ref in ((1, ref_old), (2, ref_new)):
-        assert _cli(str(scenario_file), "--out", str(ref), "--seed", str(seed)).wait(300) == 0
-    duration = (time.monotonic() - started) / 2
+    for seed, ref in ((1, ref_old), (2, ref_new)):  # what the command writes, byte for byte
+        run(scenario_file, out=ref, seed=seed, progress=False)
     old, new = _snapshot(ref_old), _snapshot(ref_new)
     rng = random.Random(9)
     for sig in (signal.SIGINT, signal.SIGKILL, signal.SIGINT, signal.SIGKILL):
         # restore the old outputs, then start a new-seed run and kill it somewhere in its life
+        # (start-up, simulation, plots, the swap: the run lasts a few seconds)
         shutil.rmtree(out, ignore_errors=True)
         shutil.copytree(ref_old, out)
         proc = _cli(str(scenario_file), "--out", str(out), "--seed", "2")
-        time.sleep(rng.uniform(0.2, 1.1) * duration)
+        time.sleep(rng.uniform(0.3, 4.0))
         proc.send_signal(sig)
         code = proc.wait(timeout=300)
         err = proc.stderr.read()
@@ -181,8 +180,7 @@ def test_a_full_disk_leaves_the_previous_outputs_intact(scenario_file, tmp_path)
     try:
         base = disk if disk is not None else tmp_path
         out = base / "out"
-        small = ["--out", str(out), "--paths", "8", "--record-paths", "1", "--no-plots"]
-        assert _cli(str(scenario_file), *small).wait(300) == 0
+        run(scenario_file, out=out, paths=8, record_paths=1, plots=False, progress=False)
         before = _snapshot(out)
         # the same folder with plots and 4000 recorded paths: does not fit (or exceeds the limit)
         big = ["--out", str(out), "--record-paths", "4000", "--seed", "2"]

@@ -11,6 +11,13 @@ fixed, and the gain (fluid flow; §2, §3 and §4 markets; see :func:`simulator.
 ADDRESS] [--block-paths B] [--lobster]`` writes the scenario's order-flow dataset (see
 :mod:`simulator.datasets`; a rerun into DIR resumes), and ``marketgame dataset --describe DIR``
 summarises one.
+``marketgame compare SCENARIO.toml [--paths M] [--seed S] [--out DIR] [--tournament]`` plays the
+equilibrium against the scenario's heuristics on common random numbers (every unilateral
+deviation and best response), prints the verdict and the headline table and writes a report
+folder (see :mod:`simulator.compare`).
+``marketgame sweep SCENARIO.toml --grid KEY=START:STOP:COUNT [--grid ...] [--zip] [--paths M]
+[--seed S] [--out DIR] [--workers N | --scheduler ADDRESS]`` runs the comparison at every grid
+point as Dask tasks and writes a tidy table and plots (see :mod:`simulator.compare.sweep`).
 ``marketgame list`` prints the example scenarios shipped in ``runs/`` and the policy names.
 
 Exit status: 0 on success; 2 on a usage error or invalid input (an invalid scenario, an
@@ -149,6 +156,8 @@ def describe_failure(exc: BaseException) -> str:
     message = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, MemoryError) and not _ours(type(exc)):
         return f"not enough memory ({message}); run fewer paths or steps"
+    if isinstance(exc, ConnectionError):  # e.g. no Dask scheduler at --scheduler
+        return message
     if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError | PermissionError):
         where = f" {exc.filename}" if exc.filename else ""
         return f"cannot write outputs{where}: {exc.strerror or message}"
@@ -213,6 +222,50 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("--lobster", action="store_true", help="also write LOBSTER files per path")
     data.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     data.add_argument("--describe", type=Path, metavar="DIR", help="summarise the dataset in DIR")
+    cmp = sub.add_parser(
+        "compare", help="equilibrium vs the scenario's heuristics, with a report folder"
+    )
+    cmp.add_argument("scenario", type=Path, help="scenario TOML file (e.g. runs/acas.toml)")
+    cmp.add_argument(
+        "--paths", type=int, default=None, help="Monte Carlo paths M (default: the scenario's)"
+    )
+    cmp.add_argument("--seed", type=int, default=None, help="seed (default: the scenario's)")
+    cmp.add_argument(
+        "--out",
+        default=None,
+        help="report folder (default: beside the scenario, runs/acas.toml → runs/acas_compare/)",
+    )
+    cmp.add_argument(
+        "--tournament",
+        action="store_true",
+        help="also play every combination of role policies (the empirical game table)",
+    )
+    cmp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    cmp.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
+    sw = sub.add_parser("sweep", help="the comparison at every point of a parameter grid (Dask)")
+    sw.add_argument("scenario", type=Path, help="scenario TOML file (e.g. runs/acas.toml)")
+    sw.add_argument(
+        "--grid",
+        action="append",
+        required=True,
+        metavar="KEY=START:STOP:COUNT",
+        help="a scenario key and its values (START:STOP:COUNT or V1,V2,...); repeat for more axes",
+    )
+    sw.add_argument("--zip", action="store_true", help="zip the axes instead of their product")
+    sw.add_argument("--paths", type=int, default=None, help="paths per point (default: scenario's)")
+    sw.add_argument("--seed", type=int, default=None, help="base seed (default: the scenario's)")
+    sw.add_argument(
+        "--out",
+        default=None,
+        help="sweep folder (default: beside the scenario, runs/acas.toml → runs/acas_sweep/)",
+    )
+    where = sw.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers", type=int, default=None, help="local Dask workers (default: cores)"
+    )
+    where.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    sw.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     sub.add_parser("list", help="list the example scenarios and the policy names")
     for command in sub.choices.values():
         command.add_argument("--debug", action="store_true", help="show the traceback of a failure")
@@ -299,6 +352,71 @@ def _dataset(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         file=stdout,
     )
     print(f"dataset: {summary.out}/ (a rerun of this command resumes it)", file=stdout)
+
+
+def _out(args: argparse.Namespace, job: str) -> Path:
+    """``--out``, or the job's folder beside the scenario (``runs/acas_<job>/``)."""
+    from simulator.compare.report import beside
+
+    if args.out is not None and not args.out.strip():
+        raise ValueError(f"--out {args.out!r} is empty; name an output directory")
+    return Path(args.out) if args.out is not None else beside(args.scenario, job)
+
+
+def _compare(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from simulator.compare import compare
+    from simulator.compare.report import headline
+    from simulator.progress import ProgressBar
+
+    out = _out(args, "compare")
+    scenario = _load(args.scenario)
+    with ProgressBar(1, f"{scenario.name} compare", enabled=not args.no_progress) as bar:
+
+        def on_step(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done)
+
+        result = compare(
+            scenario, args.paths, args.seed, tournament=args.tournament, progress=on_step
+        )
+    files = result.write(out, plots=not args.no_plots)
+    print(result.verdict, file=stdout)
+    print("", file=stdout)
+    print(headline(result), file=stdout)
+    print(f"report: {out}/report.html ({len(files)} files)", file=stdout)
+    return EXIT_OK
+
+
+def _sweep(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from simulator.compare.sweep import sweep
+    from simulator.progress import ProgressBar
+
+    out = _out(args, "sweep")
+    _load(args.scenario)
+    with ProgressBar(1, "sweep points", enabled=not args.no_progress) as bar:
+
+        def on_point(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done)
+
+        result = sweep(
+            args.scenario,
+            args.grid,
+            zipped=args.zip,
+            paths=args.paths,
+            seed=args.seed,
+            out=out,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            plots=not args.no_plots,
+            progress=on_point,
+        )
+    points = result.computed + result.resumed
+    print(
+        f"{points} points ({result.computed} computed, {result.resumed} resumed); "
+        f"outputs: {out}/ ({', '.join(result.files)})",
+        file=stdout,
+    )
     return EXIT_OK
 
 
@@ -331,6 +449,8 @@ COMMANDS: dict[str, Command] = {
     "run": _run,
     "nash-gap": _nash_gap,
     "dataset": _dataset,
+    "compare": _compare,
+    "sweep": _sweep,
     "list": _list,
 }
 """Subcommand name → handler ``(args, stdout, stderr) -> exit status``, run by :func:`main`

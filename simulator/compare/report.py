@@ -2,8 +2,9 @@
 URIs, inline CSS, no script and no network resource), ``report.md``, one CSV per table, the PNG
 figures and ``summary.json``.
 
-The folder is written atomically: everything goes into a temporary sibling directory that is
-renamed onto the destination at the end, so a reader never sees half a report. Non-finite
+The folder is written as a whole (:func:`simulator.outputs.atomic_output_dir`): everything goes
+into a staging sibling that is swapped with the destination at the end, so a reader never sees
+half a report. Non-finite
 numbers (e.g. a Sharpe ratio of a deterministic P&L) are written as empty cells, never as
 ``nan``.
 """
@@ -11,13 +12,9 @@ numbers (e.g. a Sharpe ratio of a deterministic P&L) are written as empty cells,
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import math
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,32 +46,8 @@ _TABLE_NOTES = {
 }
 
 
-@contextlib.contextmanager
-def atomic_directory(out: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a fresh temporary sibling of ``out``; on success it replaces ``out`` by renames
-    (an existing ``out`` is moved aside first and removed after); on failure it is removed."""
-    target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())
-        old = None
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, old / target.name)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+REPORT_FILES = ("*.csv", "*.png", "report.html", "report.md", "summary.json")
+"""What a report folder holds (an existing folder with other files is refused, not replaced)."""
 
 
 def beside(scenario_path: str | os.PathLike[str], job: str) -> Path:
@@ -225,7 +198,7 @@ def write_report(
     figures = render_figures(result) if plots else {}
     target = Path(out)
     names: list[str] = []
-    with atomic_directory(target) as tmp:
+    with outputs.atomic_output_dir(target, owned=REPORT_FILES) as tmp:
         for stem, table in result.tables().items():
             write_csv_table(tmp / f"{stem}.csv", table)
             names.append(f"{stem}.csv")

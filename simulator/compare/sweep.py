@@ -13,7 +13,8 @@ LocalCluster by default, an existing cluster by ``scheduler`` address); its seed
 the base seed and its coordinates only, so results do not depend on which worker ran which point
 or in what order. Finished points are kept in ``OUT.partial/`` as they arrive, so an
 interrupted sweep resumes where it stopped; at the end the folder ``OUT`` is written atomically
-(``table.parquet``, ``table.csv``, plots, ``summary.json``) and the partial folder removed.
+(:func:`simulator.outputs.atomic_output_dir`: ``table.parquet``, ``table.csv``, plots,
+``summary.json``) and the partial folder removed.
 
 The table is tidy: one row per (point, table, profile, agent, metric) with ``value`` and
 ``ci95`` (empty where no interval applies), the coordinates as columns. The summary metrics are
@@ -46,7 +47,7 @@ import pyarrow.parquet as pq
 from policies.catalog import check_policy_names
 from simulator import outputs
 from simulator.compare.core import ComparisonResult, compare
-from simulator.compare.report import atomic_directory, beside, write_csv_table
+from simulator.compare.report import beside, write_csv_table
 from simulator.scenario import Scenario, read_scenario_file
 
 Value = int | float | str
@@ -178,6 +179,9 @@ def point_id(point: Mapping[str, Value]) -> str:
     """A file-name-safe identity of a point (a hash of its coordinates)."""
     return hashlib.sha256(json.dumps(sorted(point.items())).encode()).hexdigest()[:16]
 
+
+SWEEP_FILES = ("table.parquet", "table.csv", "*.png", "summary.json")
+"""What a sweep folder holds (an existing folder with other files is refused, not replaced)."""
 
 TIDY_COLUMNS = ["table", "profile", "agent", "metric", "value", "ci95"]
 
@@ -381,7 +385,7 @@ def _write_sweep(
     from simulator.runner import package_version
 
     names = ["table.parquet", "table.csv", "summary.json"]
-    with atomic_directory(out) as tmp:
+    with outputs.atomic_output_dir(out, owned=SWEEP_FILES) as tmp:
         _write_parquet(tmp / "table.parquet", table)
         write_csv_table(tmp / "table.csv", table)
         if plots:

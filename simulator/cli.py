@@ -352,6 +352,7 @@ def _dataset(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         file=stdout,
     )
     print(f"dataset: {summary.out}/ (a rerun of this command resumes it)", file=stdout)
+    return EXIT_OK
 
 
 def _out(args: argparse.Namespace, job: str) -> Path:

@@ -159,10 +159,10 @@ class MarketModel(mesa.Model):
         else:
             self._rec = None
         self.start = start
-        # the live buffers the step guard sums (all updated in place, run long)
-        b = self.books
-        self._guarded = [m.rates, m.quotes, b.inventory, b.cash, b.running]
-        self._guarded += [values for _, _, values in self._market_watch()]
+        # the live buffers the step guard sums after each step (all updated in place): a NaN or
+        # inf in a rate, quote, price, noise rate or impact reaches an inventory or a cash
+        # account in the same step (the actions are also checked before the clearing)
+        self._guarded = [self.books.inventory, self.books.cash, self.price.value]
         self._state_plan, self._step_plan = self._recording_plan()
         self._record_state(0)
 
@@ -224,12 +224,13 @@ class MarketModel(mesa.Model):
         return out + [(a.name, "rate v", m.rates[a.row]) for a in self._traders]
 
     def _watched(self) -> list[tuple[str, str, np.ndarray]]:
-        """(agent, quantity, values) of everything the step guard watches, in step order."""
-        out = self._watched_actions()
+        """(agent, quantity, values) of everything the step guard names, causes first: the
+        actions, the market's state, then the agents' books."""
+        out = self._watched_actions() + self._market_watch()
         for a in self._accounts():
             out += [(a.name, "inventory Q", a.inventory), (a.name, "cash X", a.cash)]
             out += [(a.name, "running cost ∫φQ²dt", a.running_cost)]
-        return out + self._market_watch()
+        return out
 
     def _market_watch(self) -> list[tuple[str, str, np.ndarray]]:
         """The watched quantities outside the agents' books: noise rates, P, L, §2 impact."""

@@ -26,8 +26,11 @@ Timings on a shared machine are noisy; each figure is the best of ``--repeats`` 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -46,10 +49,15 @@ SCENARIO = ROOT / "runs" / "acas_vs_heuristics_poisson.toml"
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM: per address space, so a worker started by
+    fork + exec does not inherit its parent's peak, as ``ru_maxrss`` would)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def per_worker(block_paths: int, repeats: int, tmp: Path) -> float:
+def per_worker(block_paths: int, repeats: int, tmp: Path) -> None:
     sc = load_scenario(SCENARIO)
     spec, policies = prepare(sc, block_paths, tmp / "one")
     best = None
@@ -97,7 +105,6 @@ def per_worker(block_paths: int, repeats: int, tmp: Path) -> float:
         f"Arrow columns {ours:5.2f} s ({base / ours:4.1f}x); the baseline does not even "
         "compute the rows"
     )
-    return rows / total
 
 
 def scaling(block_paths: int, blocks: int, repeats: int, tmp: Path) -> None:
@@ -126,29 +133,54 @@ def scaling(block_paths: int, blocks: int, repeats: int, tmp: Path) -> None:
     )
 
 
+def memory_run(paths: int, block_paths: int, out: Path) -> None:
+    """One memory measurement, in a fresh driver process: print seconds, rows and peaks."""
+    with open_client(workers=2) as client:
+        t0 = time.perf_counter()
+        summary = generate_dataset(
+            load_scenario(SCENARIO),
+            paths,
+            out,
+            scheduler=client.scheduler.address,
+            progress=False,
+            block_paths=block_paths,
+        )
+        seconds = time.perf_counter() - t0
+        workers = client.run(_peak_rss_mb)
+    print(
+        json.dumps(
+            {
+                "rows": summary.rows["events"],
+                "seconds": seconds,
+                "driver": _peak_rss_mb(),
+                "worker": max(workers.values()),
+            }
+        )
+    )
+
+
 def memory(block_paths: int, sizes: list[float], tmp: Path, rows_per_path: float) -> None:
-    sc = load_scenario(SCENARIO)
-    print("3. peak resident memory (MB) vs dataset size")
+    print("3. peak resident memory (MB) vs dataset size (each run in a fresh driver process)")
     print(f"   {'events rows':>14} {'paths':>9} {'seconds':>8} {'driver':>8} {'worker max':>10}")
     for size in sizes:
         paths = max(block_paths, int(round(size / rows_per_path / block_paths)) * block_paths)
         out = tmp / "mem"
         shutil.rmtree(out, ignore_errors=True)
-        with open_client(workers=2) as client:
-            t0 = time.perf_counter()
-            summary = generate_dataset(
-                sc,
-                paths,
-                out,
-                scheduler=client.scheduler.address,
-                progress=False,
-                block_paths=block_paths,
-            )
-            seconds = time.perf_counter() - t0
-            workers = client.run(_peak_rss_mb)
+        cmd = [
+            sys.executable,
+            __file__,
+            "--memory-run",
+            str(paths),
+            "--block-paths",
+            str(block_paths),
+            "--out",
+            str(out),
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        r = json.loads(done.stdout.strip().splitlines()[-1])
         print(
-            f"   {summary.rows['events']:>14,} {paths:>9,} {seconds:8.1f} {_peak_rss_mb():8.0f} "
-            f"{max(workers.values()):10.0f}"
+            f"   {r['rows']:>14,} {paths:>9,} {r['seconds']:8.1f} {r['driver']:8.0f} "
+            f"{r['worker']:10.0f}"
         )
         shutil.rmtree(out, ignore_errors=True)
     print("   (target: < 1024 MB each, flat in the number of paths)")
@@ -160,18 +192,30 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--sizes", default="1e6,1e7", help="events rows of the memory runs")
+    parser.add_argument("--only", choices=("speed", "memory"), default=None)
+    parser.add_argument(
+        "--rows-per-path",
+        type=float,
+        default=1694.0,
+        help="events rows per path (memory only; measured otherwise)",
+    )
+    parser.add_argument("--memory-run", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_run is not None:
+        memory_run(args.memory_run, args.block_paths, args.out)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="bench_datasets_"))
     try:
-        rate = per_worker(args.block_paths, args.repeats, tmp)
-        scaling(args.block_paths, args.blocks, args.repeats, tmp)
-        rows_per_path = rate and partitions.finished_blocks(tmp / "one")[0]["rows"]["events"]
-        memory(
-            args.block_paths,
-            [float(s) for s in args.sizes.split(",")],
-            tmp,
-            rows_per_path / args.block_paths,
-        )
+        rows_per_path = args.rows_per_path
+        if args.only != "memory":
+            per_worker(args.block_paths, args.repeats, tmp)
+            scaling(args.block_paths, args.blocks, args.repeats, tmp)
+            entry = partitions.finished_blocks(tmp / "one")[0]
+            rows_per_path = entry["rows"]["events"] / (entry["paths"][1] - entry["paths"][0])
+        if args.only != "speed":
+            sizes = [float(s) for s in args.sizes.split(",")]
+            memory(args.block_paths, sizes, tmp, rows_per_path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -1,7 +1,7 @@
 """Mesa agents: execution traders, market makers and noise traders (state over M paths)."""
 
 from agents.base import AccountingAgent, Books, StrategicAgent
-from agents.execution_trader import ExecutionTrader
+from agents.execution_trader import ExecutionTrader, TraderBatch
 from agents.market_maker import MarketMaker
 from agents.noise_trader import NoiseTrader
 
@@ -12,4 +12,5 @@ __all__ = [
     "MarketMaker",
     "NoiseTrader",
     "StrategicAgent",
+    "TraderBatch",
 ]

@@ -1,7 +1,9 @@
 """Accounting shared by every Mesa agent: inventory, cash and running penalty over M paths.
 
 An agent's state is a set of numpy rows (views into the model's ``(agents, M)`` books), so one
-call advances all Monte Carlo paths; the Python cost is per agent, never per path.
+call advances all Monte Carlo paths. The strategic agents settle together
+(:meth:`Books.settle`, one block operation over all their rows), so the Python cost of the
+accounting is per step, not per agent.
 """
 
 from __future__ import annotations
@@ -19,13 +21,56 @@ if TYPE_CHECKING:
 
 
 class Books:
-    """The model's ``(n_agents, M)`` inventory, cash and running-penalty arrays."""
+    """The model's ``(n_agents, M)`` inventory, cash and running-penalty arrays.
 
-    def __init__(self, initial_inventories: np.ndarray, paths: int) -> None:
+    ``running_penalties``: φ per row (default 0), used by :meth:`settle`.
+    """
+
+    def __init__(
+        self,
+        initial_inventories: np.ndarray,
+        paths: int,
+        running_penalties: np.ndarray | None = None,
+    ) -> None:
         q0 = np.asarray(initial_inventories, dtype=float).reshape(-1, 1)
         self.inventory = np.repeat(q0, paths, axis=1)
         self.cash = np.zeros_like(self.inventory)
         self.running = np.zeros_like(self.inventory)
+        phi = np.zeros(q0.shape[0]) if running_penalties is None else running_penalties
+        phi = np.asarray(phi, dtype=float)
+        rows = np.flatnonzero(phi)  # rows with a running penalty (others pay none)
+        contiguous = rows.size and rows[-1] - rows[0] + 1 == rows.size
+        self._penalised = slice(rows[0], rows[-1] + 1) if contiguous else rows
+        self._phi = phi[self._penalised, None]
+        self._prev = np.empty((rows.size, paths))
+        self._tmp = np.empty((rows.size, paths))
+
+    def settle(
+        self,
+        rows: slice,
+        bought: np.ndarray,
+        sold: np.ndarray,
+        cash_flow: np.ndarray,
+        dt: float,
+        diffusion: np.ndarray | None = None,
+    ) -> None:
+        """Every agent of ``rows`` (the strategic agents) at once: Q_{k+1} = Q_k + bought − sold
+        (+ ε·ΔW), X += cash_flow, and the exact running penalty of the linear inventory path
+        (:func:`simulator.mechanisms.rules.running_penalty`) for the rows with φ > 0."""
+        q = self.inventory[rows]
+        p = self._penalised
+        if self._prev.size:
+            self._prev[...] = self.inventory[p]
+        q += bought
+        q -= sold
+        if diffusion is not None:
+            q += diffusion
+        self.cash[rows] += cash_flow
+        if self._prev.size:
+            t = rules.running_penalty(
+                self._prev, self.inventory[p], self._phi, dt, self._tmp, scratch=self._prev
+            )
+            self.running[p] += t
 
 
 class AccountingAgent(mesa.Agent):
@@ -104,7 +149,7 @@ class StrategicAgent(AccountingAgent):
 
     def decide(self) -> np.ndarray:
         """The policy's action at the current step (the model builds the observation)."""
-        action = self.policy.act(self.model.observe(self, with_quotes=self.sees_quotes))
+        action = self.policy.act(self.model.observe(self.row, with_quotes=self.sees_quotes))
         expected = (self.model.paths, *self.action_shape)
         if np.shape(action) not in (expected, self.action_shape):
             raise ValueError(

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import numpy as np
+
 from agents.base import StrategicAgent
+
+if TYPE_CHECKING:
+    from simulator.engine import Market
 
 
 class MarketMaker(StrategicAgent):
@@ -12,3 +19,7 @@ class MarketMaker(StrategicAgent):
     sees_quotes = False
     action_shape = (2,)
     action_name = "quotes"
+
+    def quote(self, market: Market) -> None:
+        """Choose this step's half-spreads and hand them to the engine (before the traders)."""
+        market.set_quotes(self.row - market.nt, np.asarray(self.decide()))

@@ -15,6 +15,7 @@ the order-flow engine (not the policy) decides what an action means for the mark
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,7 +30,8 @@ class MarketState:
 
     Every array has the paths on its first axis. ``inventories`` has one column per *strategic*
     agent (traders first, then makers, in scenario order); ``names`` and ``roles`` label those
-    columns and ``index`` is the acting agent's own column.
+    columns and ``index`` is the acting agent's own column, or, for a batch of agents acting
+    together (:meth:`Policy.batch_key`), their columns (a slice or an integer array).
 
     ``initial_inventories`` is ``(M, n_agents)`` (a broadcast view of q₀). The model passes its
     live buffers (``inventories`` is a transposed view of its books, prices and noise rates are
@@ -44,7 +46,7 @@ class MarketState:
     step: int
     dt: float
     horizon: float
-    index: int
+    index: int | slice | np.ndarray
     names: tuple[str, ...]
     roles: tuple[str, ...]
     inventories: np.ndarray
@@ -63,7 +65,7 @@ class MarketState:
 
     @property
     def inventory(self) -> np.ndarray:
-        """The acting agent's own inventory, shape ``(M,)``."""
+        """The acting agent's own inventory, shape ``(M,)`` (``(M, k)`` for a batch)."""
         return self.inventories[:, self.index]
 
     @property
@@ -85,6 +87,21 @@ class Policy(ABC):
 
     def reset(self, paths: int) -> None:  # noqa: B027 - optional hook, deliberately empty
         """Prepare for a run over ``paths`` Monte Carlo paths."""
+
+    def batch_key(self) -> Hashable | None:
+        """Agents whose policies return equal keys (not None) act as one batch: the model calls
+        :meth:`batched` once and then, every step, one ``act`` for all of them, with
+        ``state.index`` their columns (a slice or an integer array); the action is ``(M, k)`` for
+        k traders.
+        The key must determine the policy's parameters (e.g. ``(type(self), params…)``), so that
+        the batch plays exactly what each agent would. None (the default): act alone."""
+        return None
+
+    def batched(self, group: Sequence[Policy]) -> Policy:
+        """The policy that acts for ``group`` (this policy first, all with this batch key) in one
+        call. The default, ``self``, suits policies whose parameters the key fixes and which
+        read the agent only through ``state.index``."""
+        return self
 
     @abstractmethod
     def act(self, state: MarketState) -> np.ndarray:

@@ -3,10 +3,14 @@
 Step k (t_k = k·dt), in this order:
 
 1. exogenous processes: noise rates at t_k (a(t_k), b(t_k) or κ(L_k)); P_k, L_k are current;
-2. makers quote: ``policy.act(state)`` → (δᵃ, δᵇ), clipped by the engine, best quotes computed;
-3. traders choose rates: ``policy.act(state)`` (they see ``best_ask`` / ``best_bid``);
+2. makers quote (:meth:`MarketMaker.quote`): ``policy.act(state)`` → (δᵃ, δᵇ), clipped by the
+   engine, best quotes computed;
+3. traders trade (:meth:`ExecutionTrader.trade`; they see ``best_ask`` / ``best_bid``): traders
+   whose policies share a batch key act as one :class:`~agents.TraderBatch`, one policy call
+   over an (M, k) block, so the Python cost of a step is per policy group, not per agent;
 4. the engine (:mod:`simulator.engine`) computes flows, fills and prices;
-5. accounting: each agent settles its fills (cash, inventory, running penalty);
+5. accounting: the strategic agents settle their fills in one block (:meth:`Books.settle`:
+   cash, inventory, running penalty), the noise traders theirs;
 6. P and L advance to t_{k+1}; the recorder keeps the step's actions and the new state;
 7. the guard: the first NaN or ±inf among the actions, the books, P and the noise rates stops
    the run with :class:`NonFiniteStateError` naming the agent, the quantity and the step (no
@@ -23,7 +27,7 @@ from collections.abc import Callable, Sequence
 import mesa
 import numpy as np
 
-from agents import Books, ExecutionTrader, MarketMaker, NoiseTrader
+from agents import Books, ExecutionTrader, MarketMaker, NoiseTrader, TraderBatch
 from agents.base import AccountingAgent, StrategicAgent
 from policies.base import MarketState, Policy
 from simulator.engine import Market, make_market
@@ -118,7 +122,9 @@ class MarketModel(mesa.Model):
         self.market: Market = make_market(scenario, paths, self.random_paths)
         specs = scenario.agents
         q0 = [a.initial_inventory for a in specs]
-        self.books = Books([*q0, 0.0], paths)  # last row: the noise traders
+        phi = [a.running_penalty for a in specs]
+        self.books = Books([*q0, 0.0], paths, [*phi, 0.0])  # last row: the noise traders
+        self._strategic_rows = slice(0, len(specs))
         n = len(specs)
         self.names = tuple(a.name for a in specs)
         self.roles = tuple(a.role for a in specs)
@@ -133,23 +139,12 @@ class MarketModel(mesa.Model):
         self.noise_trader: NoiseTrader | None = None
         if self.noise.active:
             self.noise_trader = NoiseTrader(self, "noise", self.books, n)
-        # the step loop below iterates over these plain lists (Mesa's agents_by_type builds its
-        # AgentSets from weak references on every access); same agents, same (row) order
-        self._makers = [a for a in self.strategic if type(a) is MarketMaker]
-        self._traders = [a for a in self.strategic if type(a) is ExecutionTrader]
-        # (settle, bought, sold, cash flow, diffusion) per strategic agent: views of the engine's
-        # fill arrays, which the engine only ever writes in place
-        m = self.market
-        self._settlements = [
-            (
-                a.settle,
-                m.buy[a.row],
-                m.sell[a.row],
-                m.cash[a.row],
-                None if m.diffusion is None else m.diffusion[a.row],
-            )
-            for a in self.strategic
-        ]
+        # the phases by agent type: Mesa's AgentSets, read once (agents_by_type rebuilds them
+        # from weak references on every access) into plain lists in row order
+        by_type = self.agents_by_type
+        self._makers = list(by_type[MarketMaker]) if MarketMaker in by_type else []
+        self._traders = list(by_type[ExecutionTrader]) if ExecutionTrader in by_type else []
+        self._trading = self._trader_batches(self._traders)
         self.recorder = recorder
         if recorder is not None:
             f = recorder.first
@@ -166,9 +161,25 @@ class MarketModel(mesa.Model):
         self._state_plan, self._step_plan = self._recording_plan()
         self._record_state(0)
 
+    @staticmethod
+    def _trader_batches(traders: list[ExecutionTrader]) -> list[ExecutionTrader | TraderBatch]:
+        """The traders' phase: a :class:`TraderBatch` per batch key shared by several traders,
+        the others alone (a key shared by none, or None)."""
+        groups: dict[object, list[ExecutionTrader]] = {}
+        alone: list[ExecutionTrader | TraderBatch] = []
+        for a in traders:
+            key = a.policy.batch_key()
+            if key is None:
+                alone.append(a)
+            else:
+                groups.setdefault(key, []).append(a)
+        batches = [TraderBatch(g[0].model, g) if len(g) > 1 else g[0] for g in groups.values()]
+        return alone + batches
+
     # -- observation -----------------------------------------------------------------------------
-    def observe(self, agent: StrategicAgent, with_quotes: bool) -> MarketState:
-        """The :class:`MarketState` that ``agent`` sees at the current step."""
+    def observe(self, index: int | np.ndarray, with_quotes: bool) -> MarketState:
+        """The :class:`MarketState` seen at the current step by the agent in column ``index``
+        (or the batch of agents in the columns ``index``)."""
         m = self.market
         quotes = with_quotes and m.has_quotes
         drift = getattr(m, "noise_drift", self._zeros)
@@ -177,7 +188,7 @@ class MarketModel(mesa.Model):
             step=self.k,
             dt=self.dt,
             horizon=self.scenario.horizon,
-            index=agent.row,
+            index=index,
             names=self.names,
             roles=self.roles,
             inventories=self._inventories,
@@ -195,16 +206,15 @@ class MarketModel(mesa.Model):
         k, m = self.k, self.market
         self.noise.observe(k)
         if self._makers:
-            for agent in self._makers:
-                m.set_quotes(agent.row - m.nt, np.asarray(agent.decide()))
+            for maker in self._makers:
+                maker.quote(m)
             m.post_quotes()
-        for agent in self._traders:
-            m.rates[agent.row] = agent.decide()
+        for trader in self._trading:
+            trader.trade(m)
         self._check_finite(k, (m.quotes, m.rates), self._watched_actions)
         m.clear(k, self.price.value, self.noise.buy, self.noise.sell)
         dt = self.dt
-        for settle, bought, sold, cash, diffusion in self._settlements:
-            settle(bought, sold, cash, dt, diffusion)
+        self.books.settle(self._strategic_rows, m.buy, m.sell, m.cash, dt, m.diffusion)
         if self.noise_trader is not None:
             self.noise_trader.settle(m.noise_buy, m.noise_sell, m.noise_cash, dt)
         self._record_step(k)

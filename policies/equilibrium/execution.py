@@ -507,8 +507,14 @@ class EquilibriumFeedbackPolicy(Policy):
     role = "trader"
     name = "equilibrium"
 
-    def __init__(self, solution: ExecutionSolution, index: int):
+    def __init__(self, solution: ExecutionSolution, index: int | np.ndarray):
         self.solution, self.index = solution, index
+
+    def batch_key(self) -> tuple:
+        return (EquilibriumFeedbackPolicy, id(self.solution))
+
+    def batched(self, group: Sequence[Policy]) -> Policy:
+        return EquilibriumFeedbackPolicy(self.solution, np.array([p.index for p in group]))
 
     def act(self, state: MarketState) -> np.ndarray:
         return self.solution._step_feedback(state)[:, self.index]
@@ -523,9 +529,15 @@ class EquilibriumOpenLoopPolicy(Policy):
     role = "trader"
     name = "equilibrium_open_loop"
 
-    def __init__(self, solution: ExecutionSolution, index: int):
+    def __init__(self, solution: ExecutionSolution, index: int | np.ndarray):
         self.solution, self.index = solution, index
+
+    def batch_key(self) -> tuple:
+        return (EquilibriumOpenLoopPolicy, id(self.solution))
+
+    def batched(self, group: Sequence[Policy]) -> Policy:
+        return EquilibriumOpenLoopPolicy(self.solution, np.array([p.index for p in group]))
 
     def act(self, state: MarketState) -> np.ndarray:
         rate = self.solution._step_schedule_rates(state.t, state.dt)[self.index]
-        return np.full(state.paths, rate)
+        return np.full((state.paths, *np.shape(rate)), rate)

@@ -19,10 +19,14 @@ from simulator.scenario import check_magnitude
 
 def where(context: PolicyContext) -> str:
     """``traders[i] ('name')`` or ``makers[j] ('name')``: the agent as the scenario lists it."""
-    scenario, agent = context.scenario, context.agent
-    group = "traders" if agent.role == "trader" else "makers"
-    members = [a.name for a in getattr(scenario, group)]
-    return f"{group}[{members.index(agent.name)}] ({agent.name!r})"
+    places = context.cache.get("_places")  # built once per scenario build, shared by agents
+    if places is None:
+        places = context.cache["_places"] = {
+            a.name: f"{group}[{i}]"
+            for group in ("traders", "makers")
+            for i, a in enumerate(getattr(context.scenario, group))
+        }
+    return f"{places[context.agent.name]} ({context.agent.name!r})"
 
 
 def check_keys(context: PolicyContext, allowed: Iterable[str]) -> None:

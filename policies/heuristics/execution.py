@@ -120,6 +120,9 @@ class Twap(Policy):
     def __init__(self, reactive: bool = False) -> None:
         self.reactive = reactive
 
+    def batch_key(self) -> tuple:
+        return (Twap, self.reactive)
+
     def act(self, state: MarketState) -> np.ndarray:
         if self.reactive:
             return -state.inventory / state.time_left
@@ -141,6 +144,9 @@ class AlmgrenChriss(Policy):
     def __init__(self, eta: float, phi: float, terminal_penalty: float) -> None:
         self.eta, self.phi, self.terminal_penalty = eta, phi, terminal_penalty
 
+    def batch_key(self) -> tuple:
+        return (AlmgrenChriss, self.eta, self.phi, self.terminal_penalty)
+
     def act(self, state: MarketState) -> np.ndarray:
         g = almgren_chriss_decay(state.time_left, self.eta, self.phi, self.terminal_penalty)
         return -min(float(g), 1.0 / state.dt) * state.inventory
@@ -159,9 +165,14 @@ class Participation(Policy):
     def __init__(self, rate: float) -> None:
         self.rate = rate
 
+    def batch_key(self) -> tuple:
+        return (Participation, self.rate)
+
     def act(self, state: MarketState) -> np.ndarray:
         q = state.inventory
         volume = self.rate * (state.noise_buy_rate + state.noise_sell_rate)
+        if q.ndim == 2:  # a batch: one column per agent
+            volume = volume[:, None]
         return -np.sign(q) * np.minimum(volume, np.abs(q) / state.dt)
 
 

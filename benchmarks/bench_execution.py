@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from policies.equilibrium.coefficients import Profile
 from policies.equilibrium.execution import ExecutionGame
 
 DENSE_BUDGET = 60.0
@@ -30,7 +31,7 @@ MARKET = dict(
     temporary_impact=0.5,
     terminal_penalty=1.0,
     noise_buy_rate=0.1,
-    noise_sell_rate=(0.3, 0.1),
+    noise_sell_rate=Profile((0.3, 0.1)),
 )
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_bvp
 
+from policies.equilibrium.coefficients import Profile
 from policies.equilibrium.execution import ExecutionGame, RiccatiBlowUpError
 from tests.helpers import almgren_chriss_h, execution_game, single_trader_game
 
@@ -120,14 +121,14 @@ COEFFICIENTS = {
     "time_dependent": dict(
         permanent_impact=alpha_t,
         temporary_impact=beta_t,
-        noise_buy_rate=(0.1, 0.5, 0.2),
+        noise_buy_rate=Profile((0.1, 0.5, 0.2)),
         noise_sell_rate=lambda t: 0.3 * t,
     ),
     # piecewise constant (breakpoints 1/3, 1/2, 2/3): exact exponential propagators
     "piecewise_constant": dict(
-        permanent_impact=(0.3, 0.5),
-        temporary_impact=(0.5, 0.4, 0.6),
-        noise_buy_rate=(0.1, 0.5, 0.2),
+        permanent_impact=Profile((0.3, 0.5)),
+        temporary_impact=Profile((0.5, 0.4, 0.6)),
+        noise_buy_rate=Profile((0.1, 0.5, 0.2)),
         noise_sell_rate=0.3,
     ),
 }
@@ -166,7 +167,7 @@ def test_exponential_and_runge_kutta_integrators_agree_for_a_large_population():
         running_penalty=rng.choice([0.1, 0.2, 0.4], n),
         terminal_penalty=1.0,
         initial_inventory=rng.normal(size=n),
-        noise_buy_rate=(0.2, 0.0),
+        noise_buy_rate=Profile((0.2, 0.0)),
     )
     e, r = game.solve(integrator="exponential"), game.solve(integrator="dop853")
     np.testing.assert_allclose(e.values, r.values, rtol=1e-7, atol=1e-10)
@@ -252,7 +253,7 @@ def test_conditions_report_the_papers_assumptions():
         (dict(permanent_impact=-0.1), r"permanent_impact = -0.1 .*α\(t\) ≥ 0"),
         (dict(cross_impact=2.0), r"cross_impact = 2.0; allowed: π ∈ \[0, 2\)"),
         (dict(horizon=0.0), r"horizon = 0.0; allowed"),
-        (dict(noise_buy_rate=(0.1, -0.2)), r"noise_buy_rate = -0.2 .*≥ 0"),
+        (dict(noise_buy_rate=Profile((0.1, -0.2))), r"noise_buy_rate = -0.2 .*≥ 0"),
         (dict(initial_inventory=[]), r"initial_inventory = \[\]"),
     ],
 )
@@ -269,3 +270,25 @@ def test_bad_solution_queries_are_rejected():
         sol.feedback_policy("bob")
     with pytest.raises(ValueError, match="method = 'qr'"):
         heterogeneous_game().solve(method="qr")
+
+
+def test_a_sequence_for_a_time_coefficient_is_refused_not_guessed():
+    # three traders and three β values: one per trader, or a profile over time? Neither is
+    # guessed; a time profile must be explicit, and the error says how to write it.
+    kw = dict(
+        horizon=1.0,
+        permanent_impact=0.1,
+        running_penalty=[0.2, 0.5, 0.1],
+        terminal_penalty=1.0,
+        initial_inventory=[5.0, -3.0, 2.0],
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"temporary_impact = \[0\.5, 0\.4, 0\.6\] is a sequence.*"
+        r"Profile\(\[0\.5, 0\.4, 0\.6\]\)",
+    ):
+        ExecutionGame(temporary_impact=[0.5, 0.4, 0.6], **kw)
+    game = ExecutionGame(temporary_impact=Profile([0.5, 0.4, 0.6]), **kw)
+    assert game.coefficients.beta(0.5) == 0.4
+    with pytest.raises(ValueError, match="non-empty sequence of finite numbers"):
+        Profile([])

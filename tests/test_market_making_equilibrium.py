@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
+from policies.equilibrium.coefficients import Profile
 from policies.equilibrium.market_making import MarketMakingGame, acas_transform
 from policies.equilibrium.market_making_hamiltonian import (
     Intensity,
@@ -196,7 +197,7 @@ def test_general_constructor_with_one_trader_two_makers_equals_acas(acas_solutio
         trader_terminal_penalty=1.0,
         maker_terminal_penalty=1.0,
         noise_buy_rate=lambda t: 1.0,
-        noise_sell_rate=(1.0, 1.0),
+        noise_sell_rate=Profile((1.0, 1.0)),
     )
     sol = game.solve()
     np.testing.assert_allclose(sol.adjoint, acas_solution.adjoint, atol=1e-10)
@@ -297,7 +298,7 @@ def test_many_traders_and_makers_general_game_solves_with_structure():
         trader_running_penalty=0.05,
         maker_running_penalty=0.05,
         noise_buy_rate=1.0,
-        noise_sell_rate=(1.0, 2.0),
+        noise_sell_rate=Profile((1.0, 2.0)),
         max_spread=10.0,
     )
     sol = game.solve()

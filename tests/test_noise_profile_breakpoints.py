@@ -64,10 +64,10 @@ def test_market_making_solver_reads_profile_pieces_on_its_rk4_nodes():
     # breakpoint. Read correctly, the 50-step values are 9e-4 from a 1000-step reference (RK4
     # error plus the O(dt) resolution of the jumps; bound 2e-3); reading the previous piece
     # there put them 5e-2 off.
-    from policies.equilibrium import MarketMakingGame
+    from policies.equilibrium import MarketMakingGame, Profile
 
     def values(steps: int) -> np.ndarray:
-        profile = (1.0, 6.0, 1.0, 6.0, 1.0)
+        profile = Profile((1.0, 6.0, 1.0, 6.0, 1.0))
         game = MarketMakingGame.acas(**{**ACAS, "horizon": 0.7, "noise_buy_rate": profile})
         return game.solve(steps=steps).value.to_numpy()
 

@@ -12,6 +12,7 @@ The scenario policies ``equilibrium`` (feedback map) and ``equilibrium_open_loop
 schedule) live in :mod:`.play`, registered by :mod:`policies.catalog`.
 """
 
+from policies.equilibrium.coefficients import Profile
 from policies.equilibrium.execution import ExecutionGame, ExecutionSolution, RiccatiBlowUpError
 from policies.equilibrium.execution_nash import (
     execution_best_response,
@@ -43,6 +44,7 @@ __all__ = [
     "MarketMakingSolution",
     "MarketMakingSolveError",
     "MeanFieldGame",
+    "Profile",
     "RiccatiBlowUpError",
     "execution_best_response",
     "execution_nash_gap",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from policies.equilibrium.coefficients import Profile
 from policies.equilibrium.execution import ExecutionGame
 from policies.equilibrium.market_making import MarketMakingGame
 from policies.equilibrium.market_making_nash import DiscreteBestQuoteGame
@@ -23,6 +24,12 @@ if TYPE_CHECKING:
     from simulator.scenario import Scenario
 
 __all__ = ["discrete_best_quote_game", "execution_game", "game_for", "market_making_game"]
+
+
+def _rate(value: float | tuple[float, ...]) -> float | Profile:
+    """A scenario noise rate for the solvers: a list in the scenario is a time profile (the
+    noise traders are one aggregate, so it cannot mean one value per agent)."""
+    return Profile(value) if isinstance(value, tuple) else value
 
 
 def execution_game(scenario: Scenario) -> ExecutionGame:
@@ -50,8 +57,8 @@ def execution_game(scenario: Scenario) -> ExecutionGame:
         running_penalty=[a.running_penalty for a in tr],
         terminal_penalty=[a.terminal_penalty for a in tr],
         initial_inventory=[a.initial_inventory for a in tr],
-        noise_buy_rate=scenario.noise.buy_rate,
-        noise_sell_rate=scenario.noise.sell_rate,
+        noise_buy_rate=_rate(scenario.noise.buy_rate),
+        noise_sell_rate=_rate(scenario.noise.sell_rate),
         names=[a.name for a in tr],
     )
 
@@ -87,8 +94,8 @@ def market_making_game(scenario: Scenario) -> MarketMakingGame:
         trader_terminal_penalty=tuple(a.terminal_penalty for a in tr),
         maker_running_penalty=tuple(a.running_penalty for a in mm),
         maker_terminal_penalty=tuple(a.terminal_penalty for a in mm),
-        noise_buy_rate=noise.buy_rate,
-        noise_sell_rate=noise.sell_rate,
+        noise_buy_rate=_rate(noise.buy_rate),
+        noise_sell_rate=_rate(noise.sell_rate),
         min_rate=mk.min_rate,
         max_rate=mk.max_rate,
         max_spread=mk.max_spread,

@@ -1,8 +1,12 @@
 """Deterministic time-dependent coefficients t ↦ value shared by the equilibrium solvers.
 
-A coefficient is given as a float (constant), a tuple/list/array (piecewise constant on the equal
-sub-intervals ``[jT/m, (j+1)T/m)`` of [0, T], right-continuous, last value at T: the scenario
-convention read by :func:`simulator.profiles.profile_at`) or a callable ``t -> float``.
+A coefficient is given as a float (constant), an explicit :class:`Profile` (piecewise constant
+on the equal sub-intervals ``[jT/m, (j+1)T/m)`` of [0, T], right-continuous, last value at T: the
+scenario convention read by :func:`simulator.profiles.profile_at`) or a callable ``t -> float``.
+
+A bare sequence is refused: in the solvers' signatures a sequence means one value per agent
+(penalties, initial inventories), so a time profile must say so, ``Profile([0.5, 0.4, 0.6])``,
+and ``temporary_impact=[0.5, 0.4, 0.6]`` with three traders is an error, not a guess.
 """
 
 from __future__ import annotations
@@ -16,7 +20,23 @@ import numpy as np
 from simulator.mechanisms.rules import vectorised
 from simulator.profiles import profile_at
 
-CoefficientValue = float | Callable[[float], float] | Sequence[float]
+
+@dataclass(frozen=True, init=False)
+class Profile:
+    """An explicit time profile: ``values[j]`` holds on ``[jT/m, (j+1)T/m)`` (m values)."""
+
+    values: tuple[float, ...]
+
+    def __init__(self, values: Sequence[float]) -> None:
+        arr = np.asarray(values, dtype=float)
+        if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)):
+            raise ValueError(
+                f"Profile({values!r}): a profile is a non-empty sequence of finite numbers"
+            )
+        object.__setattr__(self, "values", tuple(float(x) for x in arr))
+
+
+CoefficientValue = float | Callable[[float], float] | Profile
 
 
 @dataclass(frozen=True)
@@ -41,19 +61,22 @@ class Coefficient:
         """The coefficient ``name`` given by ``value`` on [0, ``horizon``].
 
         Raises ValueError naming ``name`` and ``value`` if ``value`` is neither a float, a
-        callable nor a non-empty profile; with ``finite`` also if a constant or a profile value is
-        not finite, or a profile is not one-dimensional.
+        callable nor a :class:`Profile` (a bare sequence included: see the module docstring);
+        with ``finite`` also if a constant is not finite.
         """
+        if isinstance(value, Coefficient):
+            return value
         if callable(value):
             return cls(name, horizon, function=value)
-        if isinstance(value, (tuple, list, np.ndarray)):
-            arr = np.asarray(value, dtype=float)
-            if arr.size == 0 or (finite and (arr.ndim != 1 or not np.all(np.isfinite(arr)))):
-                raise ValueError(
-                    f"{name} = {value!r}: a profile must be a non-empty tuple of "
-                    + ("finite floats" if finite else "floats")
-                )
-            pieces = tuple(float(x) for x in arr.ravel())
+        if isinstance(value, (tuple, list)) or np.ndim(value) > 0:
+            raise ValueError(
+                f"{name} = {value!r} is a sequence; {name} is a coefficient of time, not one "
+                f"value per agent: pass a float, a callable t -> float, or an explicit time "
+                f"profile Profile({np.ravel(value).tolist()!r}) (piecewise constant on equal "
+                "sub-intervals of [0, T])"
+            )
+        if isinstance(value, Profile):
+            pieces = value.values
             if len(pieces) == 1:
                 return cls(name, horizon, constant=pieces[0])
             return cls(name, horizon, pieces=pieces)
@@ -95,9 +118,6 @@ class Coefficient:
             return vectorised(self.function)(t)
         values = profile_at(self.pieces, t, self.horizon)  # type: ignore[arg-type]
         return float(values) if scalar else values
-
-
-Profile = Coefficient  # the name used where a solver's input types are called Coefficient
 
 
 def check_on_grid(

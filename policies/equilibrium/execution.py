@@ -41,7 +41,8 @@ import pandas as pd
 
 from policies.base import MarketState, Policy
 from policies.equilibrium.blas import single_threaded
-from policies.equilibrium.coefficients import CoefficientValue, Profile, check_on_grid
+from policies.equilibrium.coefficients import Coefficient as Coef
+from policies.equilibrium.coefficients import CoefficientValue, check_on_grid
 from policies.equilibrium.execution_propagator import solve_structured_exponential
 from policies.equilibrium.execution_riccati import (
     DenseField,
@@ -123,10 +124,10 @@ class ExecutionGame:
                 raise ValueError(f"names = {names!r}; allowed: {n} distinct names")
             object.__setattr__(self, "names", names)
         co = ImpactCoefficients(
-            alpha=Profile.build("permanent_impact", self.permanent_impact, t_end),
-            beta=Profile.build("temporary_impact", self.temporary_impact, t_end),
-            buy=Profile.build("noise_buy_rate", self.noise_buy_rate, t_end),
-            sell=Profile.build("noise_sell_rate", self.noise_sell_rate, t_end),
+            alpha=Coef.build("permanent_impact", self.permanent_impact, t_end),
+            beta=Coef.build("temporary_impact", self.temporary_impact, t_end),
+            buy=Coef.build("noise_buy_rate", self.noise_buy_rate, t_end),
+            sell=Coef.build("noise_sell_rate", self.noise_sell_rate, t_end),
             traders=n,
             cross_impact=pi,
         )

@@ -55,7 +55,6 @@ import pandas as pd
 from scipy.integrate import solve_ivp
 
 from policies.equilibrium.coefficients import Coefficient
-from policies.equilibrium.coefficients import Profile as Profile  # re-export (was defined here)
 
 
 class RiccatiBlowUpError(RuntimeError):

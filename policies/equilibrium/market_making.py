@@ -45,6 +45,7 @@ import pandas as pd
 
 from policies.base import MarketState, Policy
 from policies.equilibrium.blas import single_threaded
+from policies.equilibrium.coefficients import Coefficient as Coef
 from policies.equilibrium.coefficients import CoefficientValue, Profile, check_on_grid
 from policies.equilibrium.market_making_bvp import (
     Grid,
@@ -174,7 +175,7 @@ class MarketMakingGame:
             ("noise_sell_rate", self.noise_sell_rate),
             ("temporary_impact", self.temporary_impact),
         ):
-            coefs[nm_] = Profile.build(nm_, val, T, finite=True)
+            coefs[nm_] = Coef.build(nm_, val, T, finite=True)
             pieces = math.lcm(pieces, coefs[nm_].piece_count)
         check_on_grid(None, coefs["noise_buy_rate"], T, 0.0, strict=False)
         check_on_grid(None, coefs["noise_sell_rate"], T, 0.0, strict=False)
@@ -193,10 +194,10 @@ class MarketMakingGame:
                     strict=True,
                 )
             ):
-                fn = Profile.build(f"{role}_running_penalty[{i}]", r, T, finite=True)
+                fn = Coef.build(f"{role}_running_penalty[{i}]", r, T, finite=True)
                 pieces = math.lcm(pieces, fn.piece_count)
                 check_on_grid(f"running_penalty φ of {names[i]}", fn, T, 0.0, strict=False)
-                phi_zero &= not callable(r) and not isinstance(r, (tuple, list)) and float(r) == 0
+                phi_zero &= not callable(r) and not isinstance(r, Profile) and float(r) == 0
                 a_ = float(a_)
                 if not (math.isfinite(a_) and a_ >= 0):
                     raise ValueError(f"terminal_penalty A of {names[i]} = {a_!r}: must be ≥ 0")

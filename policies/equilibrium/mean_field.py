@@ -45,7 +45,7 @@ import pandas as pd
 from scipy.integrate import cumulative_simpson
 
 from policies.equilibrium.blas import single_threaded
-from policies.equilibrium.coefficients import Profile
+from policies.equilibrium.coefficients import Coefficient
 from policies.equilibrium.market_making import MarketMakingGame, MarketMakingSolution
 
 
@@ -576,8 +576,8 @@ class MeanFieldSolution:
             trader_terminal_penalty=g.terminal,
             maker_running_penalty=g.phi,
             maker_terminal_penalty=g.terminal,
-            noise_buy_rate=Profile.build("noise_buy_rate", g.noise_buy_rate, g.horizon)(tk),
-            noise_sell_rate=Profile.build("noise_sell_rate", g.noise_sell_rate, g.horizon)(tk),
+            noise_buy_rate=Coefficient.build("noise_buy_rate", g.noise_buy_rate, g.horizon)(tk),
+            noise_sell_rate=Coefficient.build("noise_sell_rate", g.noise_sell_rate, g.horizon)(tk),
             min_rate=g.min_rate,
             max_rate=g.max_rate,
             flow_weights=1.0 / q.size,

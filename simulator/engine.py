@@ -72,9 +72,16 @@ integers in float64 (and well below numpy's Poisson sampler limit ~9e18)."""
 
 
 class Market:
-    """Common state and helpers of every mechanism (see the module docstring)."""
+    """Common state and helpers of every mechanism (see the module docstring).
+
+    A mechanism declares what the recorder keeps of it besides the agents' books:
+    ``recorded_states`` (arrays on the grid t_0..t_n, read from :meth:`recorded`) and
+    ``recorded_steps`` (per-step attributes of the engine, e.g. the best quotes).
+    """
 
     has_quotes = True
+    recorded_states: tuple[str, ...] = ()
+    recorded_steps: tuple[str, ...] = ("best_ask", "best_bid")
 
     def __init__(self, scenario: Scenario, paths: int, random: PathRandom) -> None:
         m = scenario.market
@@ -193,11 +200,17 @@ class Market:
         """The price at which the objective marks terminal inventory: P_T (§3–§5)."""
         return price
 
+    def recorded(self, name: str, price: np.ndarray) -> np.ndarray:
+        """The recorded state ``name`` (one of ``recorded_states``) at reference price P."""
+        return self.mark_price(price) if name == "market_price" else getattr(self, name)
+
 
 class ImpactMarket(Market):
     """§2: permanent impact I, noise drift ϖ, temporary impact with cross-impact π."""
 
     has_quotes = False
+    recorded_states = ("market_price",)  # S = P + I + ϖ (:meth:`mark_price`)
+    recorded_steps = ()
 
     def __init__(self, scenario: Scenario, paths: int, random: PathRandom) -> None:
         super().__init__(scenario, paths, random)
@@ -505,11 +518,15 @@ class LogitMarket(BestQuoteMarket):
             np.multiply(z, self._eps_sqdt, out=self.diffusion)
 
 
+ENGINES: dict[str, type[Market]] = {
+    "impact": ImpactMarket,
+    "best_quote": BestQuoteMarket,
+    "acas": BestQuoteMarket,
+    "logit": LogitMarket,
+}
+"""The engine of each market kind (``scenario.market.kind``)."""
+
+
 def make_market(scenario: Scenario, paths: int, random: PathRandom) -> Market:
     """The engine for ``scenario.market.kind``."""
-    kind = scenario.market.kind
-    if kind == "impact":
-        return ImpactMarket(scenario, paths, random)
-    if kind in ("best_quote", "acas"):
-        return BestQuoteMarket(scenario, paths, random)
-    return LogitMarket(scenario, paths, random)
+    return ENGINES[scenario.market.kind](scenario, paths, random)

@@ -30,7 +30,7 @@ import numpy as np
 from agents import Books, ExecutionTrader, MarketMaker, NoiseTrader, TraderBatch
 from agents.base import AccountingAgent, StrategicAgent
 from policies.base import MarketState, Policy
-from simulator.engine import Market, make_market
+from simulator.engine import ENGINES, Market, make_market
 from simulator.processes import NoiseRates, PathRandom, ReferencePrice
 from simulator.scenario import Scenario
 
@@ -52,7 +52,7 @@ class Recorder:
         n, r = scenario.steps, recorded
         self.recorded = r
         self.first = first
-        kind = scenario.market.kind
+        engine = ENGINES[scenario.market.kind]
 
         def state() -> np.ndarray:
             return np.empty((n + 1, r))
@@ -62,11 +62,10 @@ class Recorder:
 
         self.reference_price = state()
         self.market: dict[str, np.ndarray] = {}
-        if kind == "impact":
-            self.market["market_price"] = state()
-        else:
-            self.market["best_ask"] = per_step()
-            self.market["best_bid"] = per_step()
+        for name in engine.recorded_states:
+            self.market[name] = state()
+        for name in engine.recorded_steps:
+            self.market[name] = per_step()
         if scenario.noise.factor is not None:
             self.market["noise_factor"] = state()
         self.market["noise_buy_rate"] = per_step()
@@ -307,9 +306,8 @@ class MarketModel(mesa.Model):
             states.append((arrays["inventory"], agent.inventory[c]))
             states.append((arrays["cash"], agent.cash[c]))
         steps = []
-        if "best_ask" in mk:
-            steps.append((mk["best_ask"], m.best_ask[c]))
-            steps.append((mk["best_bid"], m.best_bid[c]))
+        for name in m.recorded_steps:
+            steps.append((mk[name], getattr(m, name)[c]))
         steps.append((mk["noise_buy_rate"], self.noise.buy[c]))
         steps.append((mk["noise_sell_rate"], self.noise.sell[c]))
         for agent, arrays in zip(self.strategic, rec.agents, strict=False):
@@ -336,9 +334,9 @@ class MarketModel(mesa.Model):
         g, c = self._rec
         for target, source in self._state_plan:
             target[k, g] = source
-        mk = self.recorder.market
-        if "market_price" in mk:  # S = P + I + ϖ is computed, not a live buffer
-            mk["market_price"][k, g] = self.market.mark_price(self.price.value)[c]
+        mk, m = self.recorder.market, self.market
+        for name in m.recorded_states:  # computed from the state, not live buffers
+            mk[name][k, g] = m.recorded(name, self.price.value)[c]
 
     def _record_step(self, k: int) -> None:
         if self._rec is None:

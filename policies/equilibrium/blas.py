@@ -1,8 +1,7 @@
 """Small dense linear algebra on one BLAS thread.
 
 The solvers' matrices are small (2×2 … a few hundred square): a multi-threaded BLAS spends more
-time waking and synchronising its threads than computing (on a shared 2-core machine ``expm`` of a
-3×3 matrix takes ~5 ms with OpenBLAS' default threads and ~12 µs with one). Solver entry points
+time waking and synchronising its threads than computing. Solver entry points
 run under :func:`single_threaded`, which limits every loaded BLAS (numpy's and scipy's) to one
 thread for the duration of the call and restores the caller's setting afterwards; the
 environment (``OPENBLAS_NUM_THREADS`` …) is left alone.
@@ -22,7 +21,7 @@ _controller: ThreadpoolController | None = None
 
 
 def single_threaded(fn: F) -> F:
-    """Decorator: run ``fn`` with every BLAS limited to one thread (~50 µs per call)."""
+    """Decorator: run ``fn`` with every BLAS limited to one thread."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -525,7 +525,7 @@ class EquilibriumOpenLoopPolicy(Policy):
     """The equilibrium schedule, averaged over each step (same on every path):
     vⁱ_k = (Q̄ⁱ(t_k + dt) − Q̄ⁱ(t_k))/dt = (1/dt)∫ v̄ⁱ over [t_k, t_k + dt], so the discrete
     inventories hit the equilibrium path Q̄ at every grid time. (Sampling v̄ at t_k instead is
-    also O(dt) from the discrete equilibrium, but with a ~25× larger Nash gap.)"""
+    also O(dt) from the discrete equilibrium, but with a larger Nash gap.)"""
 
     role = "trader"
     name = "equilibrium_open_loop"

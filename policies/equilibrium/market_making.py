@@ -16,12 +16,9 @@ noise profiles, or when collocation fails), with continuation (horizon, then inv
 homotopy) and collocation as the last resort. The decoupling field ``R = ∂Y/∂Q`` comes from the
 variational Riccati (23) / Radon formula (Thm 4.3) in :mod:`market_making_riccati`.
 
-Accuracy (ACAS example, measured against a 400-step solve): Ŷ(0) to 1e-9 with 50 RK4 steps
-(``test_rk4_grid_refinement_converges_at_fourth_order`` asserts < 1e-8) and ~1e-11 with
-collocation; the first-order feedback ``Ŷ + R(Q − Q̂)`` errs by O(|ΔQ|²)
-(``test_decoupling_field_error_is_second_order_in_the_perturbation``; at t = 0, ΔQ on maker_0:
-1.6e-4 at |ΔQ| = 0.05, 9.7e-3 at 0.4); the exact feedback re-solves the BVP (≤ 2e-9 from a fresh
-solve, the Newton tolerance). Timings and errors of every method:
+Accuracy: RK4 converges at fourth order in the grid step; the first-order feedback
+``Ŷ + R(Q − Q̂)`` errs by O(|ΔQ|²); the exact feedback re-solves the BVP (to the Newton
+tolerance). The tests assert these orders; timings and errors of every method are in
 ``benchmarks/bench_market_making.py``. Values J use P₀ = 0.
 
 Usage::
@@ -299,9 +296,9 @@ class MarketMakingGame:
     def default_steps(self) -> int:
         """RK4 steps: ≥ 50 and a multiple of the noise profiles' pieces (breakpoints on nodes).
 
-        50 RK4 steps give Ŷ(0) to 1e-9 and the values to 3e-9 on the ACAS example (against a
-        400-step solve; ``test_rk4_grid_refinement_converges_at_fourth_order``); policies
-        interpolate linearly between nodes.
+        RK4 is fourth order, so 50 steps resolve the examples' equilibria far below the Monte
+        Carlo error (``benchmarks/bench_market_making.py``); policies interpolate linearly
+        between nodes.
         """
         return self._pieces * max(1, math.ceil(50 / self._pieces))
 
@@ -610,15 +607,13 @@ class MarketMakingSolution:
         on the equilibrium path these are the modelled quotes ψ(Y).
 
         ``exact=True`` re-solves the BVP from every path's state at every step instead of the
-        first-order field (cost: one batched BVP solve per step, ~0.1–0.2 s for 100 paths on
-        ACAS; "Feedback evaluation" in ``benchmarks/bench_market_making.py``).
+        first-order field (cost: one batched BVP solve per step; "Feedback evaluation" in
+        ``benchmarks/bench_market_making.py``).
         ``trust_radius``: ``Y − Ŷ(t)`` is clipped to ±radius (``"auto"``: 3·(−Λ(0)/Λ'(0)),
         i.e. 3/γ; ``None``: off). Far from the equilibrium path (e.g. against a heuristic
         opponent) unbounded quotes give fill factors ``e^{γ|Δδ|}`` that make the engine's
         explicit time stepping overshoot and diverge; the clip keeps them ≤ e^{6}. It never
-        binds while Y stays within 3/γ of Ŷ(t), e.g. on the equilibrium path
-        (``test_feedback_and_open_loop_coincide_on_the_equilibrium_path``); against a heuristic
-        opponent see ``test_trust_radius_bounds_feedback_against_a_heuristic_opponent``.
+        binds while Y stays within 3/γ of Ŷ(t), e.g. on the equilibrium path.
 
         With ξ = ∞ the policy is refused (``ValueError``) when ``trust_radius`` is None or a
         maker plays a heuristic (``game.maker_policies``): unbounded quote gaps make the fill

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from policies.equilibrium.coefficients import Profile
 from policies.equilibrium.execution import ExecutionGame
 from policies.equilibrium.execution_nash import (
     equilibrium_rates,
@@ -19,7 +20,7 @@ GRIDS = (50, 100, 200, 400)
 
 def make_game(**kw) -> ExecutionGame:
     """The three-trader game with a piecewise-constant noise imbalance."""
-    return execution_game(**{"noise_buy_rate": 0.1, "noise_sell_rate": (0.3, 0.1), **kw})
+    return execution_game(**{"noise_buy_rate": 0.1, "noise_sell_rate": Profile((0.3, 0.1)), **kw})
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from policies.equilibrium.coefficients import Profile
 from policies.equilibrium.market_making import MarketMakingGame
 from policies.equilibrium.market_making_hamiltonian import Intensity
 
@@ -33,7 +34,7 @@ BASE = dict(horizon=1.0, trader_inventories=(-5.0,), maker_inventories=(1.0, 0.0
         ({"temporary_impact": 0.0}, "temporary_impact"),
         ({"temporary_impact": lambda t: 1.0 - 2 * t}, "temporary_impact"),
         ({"noise_buy_rate": -1.0}, "noise_buy_rate"),
-        ({"noise_sell_rate": (1.0, -2.0)}, "noise_sell_rate"),
+        ({"noise_sell_rate": Profile((1.0, -2.0))}, "noise_sell_rate = -2.0"),
         ({"noise_sell_rate": "high"}, "noise_sell_rate"),
         ({"maker_running_penalty": (0.1,)}, "one value per agent"),
         ({"trader_running_penalty": -0.1}, "running_penalty"),

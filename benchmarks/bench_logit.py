@@ -28,6 +28,7 @@ from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from policies.equilibrium.coefficients import Profile  # noqa: E402
 from policies.equilibrium.logit import LogitGame  # noqa: E402
 from policies.equilibrium.logit_quotes import build_shares  # noqa: E402
 
@@ -50,7 +51,7 @@ LARGER = dict(
     trader_inventories=(-3.0, 2.0),
     maker_inventories=(1.0, 0.0, -1.0),
     share_offsets=(0.0, 0.1, 0.2),
-    noise_buy_rate=(10.0, 20.0),
+    noise_buy_rate=Profile((10.0, 20.0)),
 )
 
 

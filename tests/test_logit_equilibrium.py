@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.optimize import fsolve, minimize_scalar
 
+from policies.equilibrium.coefficients import Profile
 from policies.equilibrium.logit import LogitGame, LogitSolveError
 from policies.equilibrium.logit_bvp import solve_spectral
 from policies.equilibrium.logit_quotes import build_shares
@@ -231,7 +232,7 @@ def test_piecewise_noise_profile_and_two_traders_three_makers():
             trader_inventories=(-3.0, 2.0),
             maker_inventories=(1.0, 0.0, -1.0),
             share_offsets=(0.0, 0.1, 0.2),
-            noise_buy_rate=(10.0, 20.0),
+            noise_buy_rate=Profile((10.0, 20.0)),
             noise_sell_rate=15.0,
         )
     )

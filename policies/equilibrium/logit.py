@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from policies.equilibrium.blas import single_threaded
-from policies.equilibrium.coefficients import Profile, check_on_grid
+from policies.equilibrium.coefficients import Coefficient, check_on_grid
 from policies.equilibrium.logit_bvp import (
     LogitProblem,
     LogitSolveError,
@@ -49,6 +49,7 @@ from policies.equilibrium.logit_bvp import (
 )
 from policies.equilibrium.logit_quotes import build_shares
 from policies.equilibrium.tidy import tidy_path
+from simulator.mechanisms import rules
 
 __all__ = ["LogitGame", "LogitSolution", "LogitSolveError", "Feedback"]
 
@@ -198,8 +199,7 @@ class LogitGame:
         eps, xit, xi = self.min_rate, self.max_rate, self.max_spread
         if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
             raise ValueError(f"min_rate = {eps!r}: ε must be finite and ≥ 0")
-        if not xit > eps:
-            raise ValueError(f"max_rate = {xit!r}: ξ̃ must exceed min_rate ε = {eps!r}")
+        rules.check_rate_bounds(eps, xit, prefix="")
         if not xi > 0:
             raise ValueError(f"max_spread = {xi!r}: ξ must be > 0")
         noise = self.inventory_noise
@@ -227,7 +227,7 @@ class LogitGame:
             rates = {"noise_buy_rate": self.noise_buy_rate, "noise_sell_rate": self.noise_sell_rate}
         coefs = {}
         for nm_, val in (*rates.items(), ("temporary_impact", self.temporary_impact)):
-            coefs[nm_] = Profile.build(nm_, val, T, finite=True)
+            coefs[nm_] = Coefficient.build(nm_, val, T, finite=True)
             breakpoints.update(coefs[nm_].breakpoints)
         check_on_grid(None, coefs["noise_buy_rate"], T, 0.0)
         check_on_grid(None, coefs["noise_sell_rate"], T, 0.0)
@@ -244,7 +244,7 @@ class LogitGame:
                 strict=True,
             )
             for i, (r, a_) in enumerate(pairs):
-                fn = Profile.build(f"{role}_running_penalty[{i}]", r, T, finite=True)
+                fn = Coefficient.build(f"{role}_running_penalty[{i}]", r, T, finite=True)
                 breakpoints.update(fn.breakpoints)
                 check_on_grid(f"running_penalty φ of {names[i]}", fn, T, 0.0)
                 try:

@@ -107,10 +107,14 @@ def run_command(command: Command, args: argparse.Namespace, stdout: TextIO, stde
     """Run ``command(args, stdout, stderr)`` and turn every expected failure into one line on
     ``stderr`` and an exit status (:func:`failure_status`); Ctrl-C exits 130. With
     ``args.debug`` the exception propagates (traceback). Unexpected exceptions (bugs) always
-    propagate."""
+    propagate. numpy's floating-point warnings are silenced unless ``--debug``: a value that
+    leaves float64 is reported once, by the step guard that stops the run, not as warnings."""
     debug = getattr(args, "debug", False)
     try:
-        return command(args, stdout, stderr)
+        import numpy as np
+
+        with np.errstate(all="warn" if debug else "ignore"):
+            return command(args, stdout, stderr)
     except BrokenPipeError:  # `marketgame list | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK

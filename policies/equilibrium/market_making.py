@@ -16,9 +16,11 @@ noise profiles, or when collocation fails), with continuation (horizon, then inv
 homotopy) and collocation as the last resort. The decoupling field ``R = ∂Y/∂Q`` comes from the
 variational Riccati (23) / Radon formula (Thm 4.3) in :mod:`market_making_riccati`.
 
-Accuracy: RK4 converges at fourth order in the grid step; the first-order feedback
-``Ŷ + R(Q − Q̂)`` errs by O(|ΔQ|²); the exact feedback re-solves the BVP (to the Newton
-tolerance). The tests assert these orders; timings and errors of every method are in
+Accuracy: RK4 converges at fourth order in the grid step, also across kinks (a truncation ε,
+ξ̃, ξ starting or stopping to bind, two makers swapping the best quote: steps are split at the
+located switching times, and the collocation path's J is integrated piece by piece); the
+first-order feedback ``Ŷ + R(Q − Q̂)`` errs by O(|ΔQ|²); the exact feedback re-solves the BVP
+(to the Newton tolerance). The tests assert these orders; timings and errors of every method are in
 ``benchmarks/bench_market_making.py``. Values J use P₀ = 0.
 
 Usage::
@@ -53,6 +55,7 @@ from policies.equilibrium.market_making_bvp import (
     solve_algebraic,
     solve_collocation,
     solve_shooting,
+    switching_times,
 )
 from policies.equilibrium.market_making_hamiltonian import (
     CostKind,
@@ -432,22 +435,31 @@ def _collocation_y0(
     return np.asarray(out)
 
 
+_GAUSS_X, _GAUSS_W = np.polynomial.legendre.leggauss(6)
+_GAUSS_X, _GAUSS_W = (_GAUSS_X + 1) / 2, _GAUSS_W / 2  # on [0, 1]
+
+
 def _collocation_path(pb: Problem, grid: Grid, path) -> Any:
-    """Q, Y on the grid from a collocation interpolant; cash and ∫φQ² by Simpson per step."""
+    """Q, Y on the grid from a collocation interpolant; cash and ∫φQ² integrated along it
+    piece by piece: the switching times inside each step (where the drift changes smooth
+    piece, :func:`market_making_bvp.switching_times`) split the step, and each smooth piece gets
+    6-point Gauss–Legendre (exact to degree 11), so no quadrature straddles a kink."""
     n = pb.n
     t = grid.t
-    z, zm = path(t), path(0.5 * (t[:-1] + t[1:]))
+    z = path(t)
     q, y = z[:n].T, z[n:].T
-    qm, ym = zm[:n].T, zm[n:].T
-    c = grid.coef
-    h = np.diff(t)[:, None]
-    pays, pens = [], []
-    for stage, (qq, yy) in enumerate(((q[:-1], y[:-1]), (qm, ym), (q[1:], y[1:]))):
-        d = forward_drift(pb.market, yy, c["a"][stage], c["b"][stage], c["beta"][stage], True)
-        pays.append(d.payoff)
-        pens.append(c["phi"][stage] * qq * qq)
-    cash = (h / 6 * (pays[0] + 4 * pays[1] + pays[2])).sum(0)
-    pen = (h / 6 * (pens[0] + 4 * pens[1] + pens[2])).sum(0)
+    kinks = switching_times(pb, t, lambda tt: path(tt)[n:].T)
+    edges = np.sort(np.concatenate([t, kinks]))
+    a, b = edges[:-1], edges[1:]
+    nodes = (a[:, None] + (b - a)[:, None] * _GAUSS_X[None, :]).ravel()
+    zg = path(nodes)
+    qg, yg = zg[:n].T, zg[n:].T
+    d = forward_drift(
+        pb.market, yg, pb.noise_buy(nodes), pb.noise_sell(nodes), pb.beta(nodes), True
+    )
+    weights = ((b - a)[:, None] * _GAUSS_W[None, :]).ravel()[:, None]
+    cash = (weights * d.payoff).sum(0)
+    pen = (weights * pb.phi(nodes) * qg * qg).sum(0)
     return q, y, cash, pen
 
 

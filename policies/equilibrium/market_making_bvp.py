@@ -103,6 +103,11 @@ class Trajectory(NamedTuple):
     penalty: np.ndarray | None  # (..., n) ∫ φQ²
 
 
+KINK_TOL = 1e-9  # relative drift difference that tells a different smooth piece (module doc)
+_BISECTIONS = 14  # switching time to 2⁻¹⁴·h: the error of stepping past it is O((2⁻¹⁴h)²)
+_MAX_KINKS = 4  # switching times located per step and trajectory
+
+
 def integrate(
     problem: Problem,
     grid: Grid,
@@ -112,43 +117,220 @@ def integrate(
     payoff: bool = False,
     frozen: int | None = None,
 ) -> Trajectory:
-    """Classical RK4 for ``(Q, Y)`` (and cash, ∫φQ² when ``payoff``), batched over leading axes.
+    """Classical RK4 for ``(Q, Y)`` (and cash, ∫φQ² when ``payoff``), batched over leading axes,
+    with the drift's kinks located and stepped onto.
 
-    ``frozen``: axis of ``y0`` holding a finite-difference batch (base first): every kink of the
-    drift follows the base trajectory's branch (see ``hamiltonian.clip_piece``).
+    The drift ``f(t, Y)`` is smooth on pieces separated by switching surfaces (a truncation
+    ε, ξ̃, ξ starts or stops binding, two makers swap the best quote). Every step is taken on the
+    smooth piece of its starting point (all stages follow that piece's branch, see
+    ``hamiltonian.clip_piece``); if the end lies on another piece (the frozen and the true drift
+    differ by more than :data:`KINK_TOL`, relatively), the switching time is located by bisection
+    on sub-steps from the step's start and the step is split there, each part integrated on its
+    own piece. RK4 then keeps its fourth order across kinks (without splitting: second order).
+
+    ``frozen``: axis ``-2`` of ``y0`` holds a finite-difference batch (base first): the batch
+    follows the base trajectory's pieces and switching times.
     """
-    m = problem.market
-    c = grid.coef
-    h = np.diff(grid.t)
-    q = np.broadcast_to(q0, np.broadcast_shapes(q0.shape, y0.shape)).astype(float)
-    y = np.broadcast_to(y0, q.shape).astype(float)
+    shape = np.broadcast_shapes(q0.shape, y0.shape)
+    n = shape[-1]
+    lead = shape[:-1] if frozen is None else shape[:-2]
+    width = 1 if frozen is None else shape[-2]
+    units = int(np.prod(lead, dtype=int))
+    q = np.broadcast_to(q0, shape).reshape(units, width, n).astype(float)
+    y = np.broadcast_to(y0, shape).reshape(units, width, n).astype(float)
+    stepper = _PieceStepper(problem, s, payoff)
     qs, ys = [q], [y]
     cash = np.zeros_like(q) if payoff else None
     pen = np.zeros_like(q) if payoff else None
-
-    def rhs(stage: int, k: int, q, y):
-        d = forward_drift(
-            m, y, c["a"][stage, k], c["b"][stage, k], c["beta"][stage, k], payoff, frozen
-        )
-        phi = c["phi"][stage, k]
-        if s == 1.0:
-            return d.dq, 2.0 * phi * q, (d.payoff, phi * q * q) if payoff else None
-        return s * d.dq, s * 2.0 * phi * q, (s * d.payoff, s * phi * q * q) if payoff else None
-
+    c = grid.coef
     for k in range(grid.steps):
-        hk = h[k]
-        k1q, k1y, p1 = rhs(0, k, q, y)
-        k2q, k2y, p2 = rhs(1, k, q + 0.5 * hk * k1q, y + 0.5 * hk * k1y)
-        k3q, k3y, p3 = rhs(1, k, q + 0.5 * hk * k2q, y + 0.5 * hk * k2y)
-        k4q, k4y, p4 = rhs(2, k, q + hk * k3q, y + hk * k3y)
-        if payoff:
-            cash = cash + hk / 6 * (p1[0] + 2 * p2[0] + 2 * p3[0] + p4[0])
-            pen = pen + hk / 6 * (p1[1] + 2 * p2[1] + 2 * p3[1] + p4[1])
-        q = q + hk / 6 * (k1q + 2 * k2q + 2 * k3q + k4q)
-        y = y + hk / 6 * (k1y + 2 * k2y + 2 * k3y + k4y)
+        t0, t1 = float(grid.t[k]), float(grid.t[k + 1])
+        ref = y[:, :1]
+        stages = [(c["a"][j, k], c["b"][j, k], c["beta"][j, k], c["phi"][j, k]) for j in range(3)]
+        new = stepper.step(stages, t1 - t0, q, y, ref, cash, pen)
+        off = stepper.off_piece(stages[2], new[1][:, :1], ref)
+        if off.any():
+            idx = np.flatnonzero(off)
+            sub = stepper.split(
+                t0,
+                t1,
+                grid.t[k + 1] - grid.t[k],
+                *(None if a is None else a[idx] for a in (q, y, cash, pen)),
+            )
+            new = tuple(
+                None if a is None else _put(a, idx, b) for a, b in zip(new, sub, strict=True)
+            )
+        q, y, cash, pen = new
         qs.append(q)
         ys.append(y)
-    return Trajectory(np.stack(qs, axis=-2), np.stack(ys, axis=-2), cash, pen)
+    out_shape = shape[:-1]
+
+    def back(arr: np.ndarray) -> np.ndarray:
+        return arr.reshape(out_shape + arr.shape[-2:]) if arr.ndim == 4 else arr.reshape(shape)
+
+    q_path = back(np.stack(qs, axis=-2))
+    y_path = back(np.stack(ys, axis=-2))
+    return Trajectory(
+        q_path, y_path, None if cash is None else back(cash), None if pen is None else back(pen)
+    )
+
+
+def _put(a: np.ndarray, idx: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a.copy()
+    a[idx] = b
+    return a
+
+
+class _PieceStepper:
+    """RK4 (sub-)steps on one smooth piece of the drift, and the switching-time search."""
+
+    def __init__(self, problem: Problem, s: float, payoff: bool) -> None:
+        self.pb, self.s, self.payoff = problem, s, payoff
+
+    def coefficients(self, t: np.ndarray, t_end: float, h: float):
+        """a, b, β, φ at times ``t`` (U,) inside a step ending at ``t_end`` (left limits for
+        piecewise-constant profiles, as :class:`Grid` reads them)."""
+        eps = 0.0 if self.pb.smooth else 1e-7 * h
+        tt = np.minimum(t, t_end - eps)
+        return self.pb.noise_buy(tt), self.pb.noise_sell(tt), self.pb.beta(tt), self.pb.phi(tt)
+
+    def rhs(self, coef, q, y, ref):
+        """Drift on ``ref``'s piece: (dQ, dY, payoff rate, φQ²) for y (U, B, n), ref (U, 1, n)."""
+        a, b, beta, phi = coef
+        col = (slice(None), None) if np.ndim(a) else ()
+        yy = np.concatenate([ref, y], axis=1)
+        d = forward_drift(
+            self.pb.market,
+            yy,
+            np.asarray(a)[col],
+            np.asarray(b)[col],
+            np.asarray(beta)[col],
+            self.payoff,
+            frozen=-2,
+        )
+        phi = np.asarray(phi)
+        phi = phi[:, None, :] if phi.ndim == 2 else phi
+        s = self.s
+        pay = (s * d.payoff[:, 1:], s * phi * q * q) if self.payoff else None
+        return s * d.dq[:, 1:], s * 2.0 * phi * q, pay
+
+    def step(self, stages, h, q, y, ref, cash, pen):
+        """One RK4 step of length ``h`` ((U,) or scalar) with stage coefficients ``stages``
+        (start, mid, end) on ``ref``'s piece."""
+        hh = np.asarray(h, dtype=float)
+        hh = hh[:, None, None] if hh.ndim else hh
+        k1q, k1y, p1 = self.rhs(stages[0], q, y, ref)
+        k2q, k2y, p2 = self.rhs(stages[1], q + 0.5 * hh * k1q, y + 0.5 * hh * k1y, ref)
+        k3q, k3y, p3 = self.rhs(stages[1], q + 0.5 * hh * k2q, y + 0.5 * hh * k2y, ref)
+        k4q, k4y, p4 = self.rhs(stages[2], q + hh * k3q, y + hh * k3y, ref)
+        if self.payoff and cash is not None:
+            cash = cash + hh / 6 * (p1[0] + 2 * p2[0] + 2 * p3[0] + p4[0])
+            pen = pen + hh / 6 * (p1[1] + 2 * p2[1] + 2 * p3[1] + p4[1])
+        q = q + hh / 6 * (k1q + 2 * k2q + 2 * k3q + k4q)
+        y = y + hh / 6 * (k1y + 2 * k2y + 2 * k3y + k4y)
+        return q, y, cash, pen
+
+    def off_piece(self, coef, y, ref) -> np.ndarray:
+        """(U,) whether the base state ``y`` (U, 1, n) lies off ``ref``'s smooth piece."""
+        a, b, beta, _ = coef
+        col = (slice(None), None) if np.ndim(a) else ()
+        yy = np.concatenate([ref, y], axis=1)
+        args = (np.asarray(a)[col], np.asarray(b)[col], np.asarray(beta)[col])
+        on_ref = forward_drift(self.pb.market, yy, *args, frozen=-2).dq[:, 1]
+        own = forward_drift(self.pb.market, y, *args).dq[:, 0]
+        gap = np.max(np.abs(on_ref - own), axis=-1)
+        return ~(gap <= KINK_TOL * (1.0 + np.max(np.abs(own), axis=-1)))
+
+    def _switching_time(self, t0, span, t_end, h_step, q, y, trial, ref) -> np.ndarray:
+        """First time (after ``t0``, within ``span``) at which the base trajectory of the trial
+        sub-step leaves ``ref``'s piece: bisection on the cubic Hermite interpolant of Y
+        (fourth-order accurate, like the step), returning the bracket's upper end."""
+        y0, y1 = y[:, :1], trial[1][:, :1]
+        phi0 = np.asarray(self.coefficients(t0, t_end, h_step)[3])
+        phi1 = np.asarray(self.coefficients(t0 + span, t_end, h_step)[3])
+        d0 = 2.0 * self.s * phi0[:, None, :] * q[:, :1]
+        d1 = 2.0 * self.s * phi1[:, None, :] * trial[0][:, :1]
+        h = span[:, None, None]
+        lo, hi = np.zeros_like(span), span.copy()
+        for _ in range(_BISECTIONS):
+            mid = 0.5 * (lo + hi)
+            x = (mid / span)[:, None, None]
+            h00, h10 = (1 + 2 * x) * (1 - x) ** 2, x * (1 - x) ** 2
+            h01, h11 = x * x * (3 - 2 * x), x * x * (x - 1)
+            ym = h00 * y0 + h10 * h * d0 + h01 * y1 + h11 * h * d1
+            coef = self.coefficients(t0 + mid, t_end, h_step)
+            off = self.off_piece(coef, ym, ref)
+            lo, hi = np.where(off, lo, mid), np.where(off, mid, hi)
+        return hi
+
+    def sub_step(self, t0, h, t_end, h_step, q, y, ref, cash, pen):
+        """RK4 from times ``t0`` (U,) over ``h`` (U,) on ``ref``'s piece."""
+        stages = [self.coefficients(t0 + f * h, t_end, h_step) for f in (0.0, 0.5, 1.0)]
+        return self.step(stages, h, q, y, ref, cash, pen)
+
+    def split(self, t0, t_end, h_step, q, y, cash, pen):
+        """Integrate [t0, t_end] for units whose full step crossed a switching surface: locate
+        each switching time (bisection along the cubic Hermite interpolant of Y over a trial
+        sub-step on the old piece, Y' = 2φQ), step onto it on the old piece, continue on the new
+        one; at most :data:`_MAX_KINKS` per step."""
+        units = q.shape[0]
+        tc = np.full(units, t0)
+        done = np.zeros(units, dtype=bool)
+        out = [q, y, cash, pen]
+        for _ in range(_MAX_KINKS):
+            act = np.flatnonzero(~done)
+            qa, ya, ca, pa = (None if a is None else a[act] for a in out)
+            ref, t_a = ya[:, :1], tc[act]
+            span = t_end - t_a
+            trial = self.sub_step(t_a, span, t_end, h_step, qa, ya, ref, None, None)
+            tau = self._switching_time(t_a, span, t_end, h_step, qa, ya, trial, ref)
+            qa, ya, ca, pa = self.sub_step(t_a, tau, t_end, h_step, qa, ya, ref, ca, pa)
+            t_a = t_a + tau
+            ref = ya[:, :1]
+            fin = self.sub_step(t_a, t_end - t_a, t_end, h_step, qa, ya, ref, ca, pa)
+            end = self.coefficients(np.full(act.size, t_end), t_end, h_step)
+            again = self.off_piece(end, fin[1][:, :1], ref)
+            keep = ~again
+            for i, (a_new, a_fin) in enumerate(zip((qa, ya, ca, pa), fin, strict=True)):
+                if out[i] is None:
+                    continue
+                out[i] = out[i].copy()
+                out[i][act] = np.where(keep[:, None, None], a_fin, a_new)
+            tc[act] = np.where(keep, t_end, t_a)
+            done[act[keep]] = True
+            if done.all():
+                break
+        if not done.all():  # more kinks than _MAX_KINKS in one step: finish on the last piece
+            act = np.flatnonzero(~done)
+            qa, ya, ca, pa = (None if a is None else a[act] for a in out)
+            fin = self.sub_step(tc[act], t_end - tc[act], t_end, h_step, qa, ya, ya[:, :1], ca, pa)
+            for i, a_fin in enumerate(fin):
+                if out[i] is not None:
+                    out[i] = out[i].copy()
+                    out[i][act] = a_fin
+        return tuple(out)
+
+
+def switching_times(
+    problem: Problem, t: np.ndarray, adjoint: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Times in (t_k, t_{k+1}) at which a smooth adjoint path ``Y(t)`` (``adjoint(times)`` →
+    (len, n)) crosses a switching surface of the drift: steps whose end lies off the piece of
+    their start, then bisection to 2⁻⁴⁰ of the step (one switching time per step)."""
+    stepper = _PieceStepper(problem, 1.0, False)
+    y = adjoint(t)
+    coef = stepper.coefficients(t[1:], np.inf, 1.0)
+    off = stepper.off_piece(coef, y[1:, None, :], y[:-1, None, :])
+    k = np.flatnonzero(off)
+    if not k.size:
+        return np.empty(0)
+    ref = y[k, None, :]
+    lo, hi = t[k].copy(), t[k + 1].copy()
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        out = stepper.off_piece(stepper.coefficients(mid, np.inf, 1.0), adjoint(mid)[:, None], ref)
+        lo, hi = np.where(out, lo, mid), np.where(out, mid, hi)
+    return 0.5 * (lo + hi)
 
 
 class NewtonResult(NamedTuple):

@@ -75,7 +75,7 @@ def open_client(
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",  # loopback, any free port: never a clash on 8787
         memory_limit=memory_limit,
         env=dict(_ONE_THREAD),
     )

@@ -17,13 +17,20 @@ import numpy as np
 
 from policies.equilibrium.coefficients import Profile
 from policies.equilibrium.execution import ExecutionGame
+from policies.equilibrium.logit import FACTOR_KEYS, LogitGame
 from policies.equilibrium.market_making import MarketMakingGame
 from policies.equilibrium.market_making_nash import DiscreteBestQuoteGame
 
 if TYPE_CHECKING:
     from simulator.scenario import Scenario
 
-__all__ = ["discrete_best_quote_game", "execution_game", "game_for", "market_making_game"]
+__all__ = [
+    "discrete_best_quote_game",
+    "execution_game",
+    "game_for",
+    "logit_game",
+    "market_making_game",
+]
 
 
 def _rate(value: float | tuple[float, ...]) -> float | Profile:
@@ -134,14 +141,58 @@ def discrete_best_quote_game(scenario: Scenario) -> DiscreteBestQuoteGame:
     )
 
 
-def game_for(scenario: Scenario) -> ExecutionGame | MarketMakingGame:
+def logit_game(scenario: Scenario) -> LogitGame:
+    """The §5 game of a ``logit`` scenario (deterministic: inventory_noise = 0, and no factor or
+    an Ornstein–Uhlenbeck factor with volatility 0; LogitGame refuses the stochastic game)."""
+    mk, noise = scenario.market, scenario.noise
+    if mk.kind != "logit":
+        raise ValueError(f"market.kind = {mk.kind!r}; LogitGame solves 'logit' (§5)")
+    if mk.temporary_cost != "individual":
+        raise ValueError(
+            f"market.temporary_cost = {mk.temporary_cost!r}; allowed: 'individual' (βv²) for "
+            "the §5 solver"
+        )
+    factor = noise.factor
+    if factor is not None and (factor.drift is not None or factor.diffusion is not None):
+        raise ValueError(
+            "noise.factor.drift / diffusion callables are set; the §5 solver needs the "
+            "Ornstein–Uhlenbeck factor of [noise.factor]"
+        )
+    tr, mm = scenario.traders, scenario.makers
+    return LogitGame(
+        horizon=scenario.horizon,
+        trader_inventories=tuple(a.initial_inventory for a in tr),
+        maker_inventories=tuple(a.initial_inventory for a in mm),
+        temporary_impact=mk.temporary_impact,
+        share_sharpness=mk.share_sharpness,
+        share_offsets=mk.share_offsets or None,
+        shares=mk.shares,
+        trader_running_penalty=tuple(a.running_penalty for a in tr),
+        trader_terminal_penalty=tuple(a.terminal_penalty for a in tr),
+        maker_running_penalty=tuple(a.running_penalty for a in mm),
+        maker_terminal_penalty=tuple(a.terminal_penalty for a in mm),
+        noise_buy_rate=_rate(noise.buy_rate),
+        noise_sell_rate=_rate(noise.sell_rate),
+        factor=None if factor is None else {k: getattr(factor, k) for k in FACTOR_KEYS},
+        inventory_noise=mk.inventory_noise,
+        min_rate=mk.min_rate,
+        max_rate=mk.max_rate,
+        max_spread=mk.max_spread,
+        trader_names=tuple(a.name for a in tr),
+        maker_names=tuple(a.name for a in mm),
+    )
+
+
+def game_for(scenario: Scenario) -> ExecutionGame | MarketMakingGame | LogitGame:
     """The equilibrium game that a scenario's market mechanism defines."""
     kind = scenario.market.kind
     if kind == "impact":
         return execution_game(scenario)
     if kind in ("best_quote", "acas"):
         return market_making_game(scenario)
+    if kind == "logit":
+        return logit_game(scenario)
     raise ValueError(
-        f"market.kind = {kind!r} has no equilibrium solver yet; equilibrium policies are "
-        "available for 'impact' (§2), 'best_quote' (§3) and 'acas' (§4)"
+        f"market.kind = {kind!r} has no equilibrium solver; equilibrium policies are "
+        "available for 'impact' (§2), 'best_quote' (§3), 'acas' (§4) and 'logit' (§5)"
     )

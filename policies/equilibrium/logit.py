@@ -34,8 +34,10 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import pandas as pd
 
+from policies.base import Policy
 from policies.equilibrium.blas import single_threaded
 from policies.equilibrium.coefficients import Coefficient, check_on_grid
+from policies.equilibrium.decoupling_policy import DecouplingPolicy, StepCache
 from policies.equilibrium.logit_bvp import (
     LogitProblem,
     LogitSolveError,
@@ -441,6 +443,7 @@ class LogitSolution:
     _sol: Piecewise = field(repr=False)
     _u: np.ndarray = field(repr=False)
     _v: np.ndarray = field(repr=False)
+    _step_cache: StepCache = field(default_factory=StepCache, init=False, repr=False)
 
     @classmethod
     def _build(cls, game: LogitGame, sol: Piecewise, values, diag, points) -> LogitSolution:
@@ -503,6 +506,52 @@ class LogitSolution:
                 out[sel] = np.linalg.solve(np.swapaxes(uu, -1, -2), np.swapaxes(vv, -1, -2))
         return np.swapaxes(out, -1, -2)
 
+    # ----------------------------------------------------------------- policies
+    def feedback_policy(self, agent_name: str) -> Policy:
+        """Scenario policy ``equilibrium``: the decoupling field at the realised inventories
+        (:meth:`feedback`); a trader replies to the best quotes it observes."""
+        return DecouplingPolicy(self, agent_name, True, False, None)
+
+    def open_loop_policy(self, agent_name: str) -> Policy:
+        """Scenario policy ``equilibrium_open_loop``: the equilibrium schedule."""
+        return DecouplingPolicy(self, agent_name, False, False, None)
+
+    def adjoint_at(
+        self, t: float, inventories: np.ndarray, exact: bool = False, trust_radius: Any = None
+    ) -> np.ndarray:
+        """First-order decoupling field ``Ŷ(t) + R(t)(Q − Q̂(t))`` for inventories (M, n)."""
+        if exact or trust_radius is not None:
+            raise ValueError("the §5 feedback is the first-order field (exact=False, no radius)")
+        q = np.atleast_2d(np.asarray(inventories, dtype=float))
+        q_hat, y_hat = self.state_at(min(max(t, 0.0), self.game.problem.horizon))
+        return y_hat + (q - q_hat) @ self.riccati(t)[0].T
+
+    def schedule_at(self, t: float) -> np.ndarray:
+        """Ŷ(t) on the equilibrium path, (1, n)."""
+        return self.state_at(min(max(t, 0.0), self.game.problem.horizon))[1]
+
+    def controls_at(self, t: float, adjoint: np.ndarray):
+        """(rates (M, NT), asks (M, NM), bids (M, NM)) at adjoints (M, n); equal rows (fluid
+        flow: every path in the same state) are evaluated once."""
+        y = np.atleast_2d(adjoint)
+        uniq, inverse = np.unique(y, axis=0, return_inverse=True)
+        d = drift(self.game.problem, t, uniq)
+        inverse = inverse.reshape(-1)
+        return d.rate[inverse], d.ask[inverse], d.bid[inverse]
+
+    def trader_rates_at(
+        self, t: float, adjoint: np.ndarray, best_ask: np.ndarray, best_bid: np.ndarray
+    ) -> np.ndarray:
+        """Traders' rates (M, NT) against the best quotes they observe (M,): ``v = (Yᵉ − min δᵃ)
+        /(2β)`` clipped to ``[ε, ξ̃]`` (buyers), ``(Yᵉ + min δᵇ)/(2β)`` to ``[−ξ̃, −ε]``."""
+        pb = self.game.problem
+        ye = np.atleast_2d(adjoint)[:, : pb.n_traders]
+        ask = np.asarray(best_ask, dtype=float).reshape(-1, 1)
+        bid = np.asarray(best_bid, dtype=float).reshape(-1, 1)
+        beta = float(pb.beta(min(t, pb.horizon)))
+        lo, hi = pb.rate_bounds()
+        return np.clip(np.where(pb.buyer, ye - ask, ye + bid) / (2.0 * beta), lo, hi)
+
     def feedback(self, t: float, inventories: np.ndarray, factor: Any = None) -> Feedback:
         """Equilibrium adjoints and controls at time t for inventories (M, n) (one row per path,
         agents in game order): ``Y = Ŷ(t) + R(t)(Q − Q̂(t))`` then ϕ, ψᵃ, ψᵇ at Y.
@@ -520,8 +569,6 @@ class LogitSolution:
             raise ValueError(
                 f"inventories: shape {q.shape}; expected (M, {pb.n}) (traders then makers)"
             )
-        q_hat, y_hat = self.state_at(t)
-        r = self.riccati(t)[0]
-        y = y_hat + (q - q_hat) @ r.T
+        y = self.adjoint_at(t, q)
         d = drift(pb, t, y)
         return Feedback(y, d.rate, d.ask, d.bid)

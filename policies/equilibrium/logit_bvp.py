@@ -408,8 +408,10 @@ def _switching_times(
         return []
     out = []
     # a zero (e.g. at a piece end placed on a root) takes the sign before it, so the crossing
-    # is still seen between it and the next point
-    sgn = np.sign(ev)
+    # is still seen between it and the next point; values at rounding level count as zero
+    # (identical makers tie exactly: their quote difference is rounding noise, not a switch)
+    noise = 1e-10 * (1.0 + np.max(np.abs(y)))
+    sgn = np.where(np.abs(ev) <= noise, 0.0, np.sign(ev))
     for i in range(1, sgn.shape[0]):
         sgn[i] = np.where(sgn[i] == 0, sgn[i - 1], sgn[i])
     for col in range(ev.shape[-1]):

@@ -115,31 +115,33 @@ class LogitShares:
         sig, o, n = self.sharpness, self.offsets, self.n
         c = o - sig * y
         w_mean = math.log(1.0 / n) + n / (n - 1.0)  # w(1/N)
-        mu = w_mean - c.mean(-1)
-        u = _w_inverse(c + mu[..., None], max_iter=8, strict=False)
-        clip_lo, clip_hi = o + sig * xi, o - sig * xi  # log-share offsets of clipped makers
-        ok = np.zeros(mu.shape, dtype=bool)
-        for _ in range(30):
-            eu = np.exp(np.minimum(u, 700.0))
-            s_free = 1.0 / (1.0 + np.exp(-u))
-            d_free = y + (1.0 + eu) / sig
-            upper, lower = d_free > xi, d_free < -xi
-            expo = np.where(upper, clip_hi, clip_lo) + mu[..., None]
-            s = np.where(upper | lower, np.exp(np.minimum(expo, 700.0)), s_free)
-            r = 1.0 + eu - _softplus(-u) - c - mu[..., None]  # G(u) − c − μ
-            total = s.sum(-1) - 1.0
-            ok = (np.abs(total) <= tol) & np.all(np.abs(r) <= 1e-13 * (1.0 + np.abs(c)), -1)
-            if np.all(ok):
-                break
-            g1 = 1.0 + eu - s_free  # G'(u)
-            ds = s_free * (1.0 - s_free)
-            clipped = upper | lower
-            a = np.where(clipped, s, ds / g1).sum(-1)
-            b = np.where(clipped, 0.0, ds * r / g1).sum(-1)
-            dmu = (b - total) / a
-            du = (dmu[..., None] - r) / g1
-            mu = mu + dmu
-            u = u + np.clip(du, -5.0, 5.0)
+        # trial iterates may overflow; every row is certified below (else: bracketed solve)
+        with np.errstate(all="ignore"):
+            mu = w_mean - c.mean(-1)
+            u = _w_inverse(c + mu[..., None], max_iter=8, strict=False)
+            clip_lo, clip_hi = o + sig * xi, o - sig * xi  # log-share offsets of clipped makers
+            ok = np.zeros(mu.shape, dtype=bool)
+            for _ in range(30):
+                eu = np.exp(np.minimum(u, 700.0))
+                s_free = 1.0 / (1.0 + np.exp(-u))
+                d_free = y + (1.0 + eu) / sig
+                upper, lower = d_free > xi, d_free < -xi
+                expo = np.where(upper, clip_hi, clip_lo) + mu[..., None]
+                s = np.where(upper | lower, np.exp(np.minimum(expo, 700.0)), s_free)
+                r = 1.0 + eu - _softplus(-u) - c - mu[..., None]  # G(u) − c − μ
+                total = s.sum(-1) - 1.0
+                ok = (np.abs(total) <= tol) & np.all(np.abs(r) <= 1e-13 * (1.0 + np.abs(c)), -1)
+                if np.all(ok):
+                    break
+                g1 = 1.0 + eu - s_free  # G'(u)
+                ds = s_free * (1.0 - s_free)
+                clipped = upper | lower
+                a = np.where(clipped, s, ds / g1).sum(-1)
+                b = np.where(clipped, 0.0, ds * r / g1).sum(-1)
+                dmu = (b - total) / a
+                du = (dmu[..., None] - r) / g1
+                mu = mu + dmu
+                u = u + np.clip(du, -5.0, 5.0)
         delta = np.clip(d_free, -xi, xi)
         if np.all(ok) and np.all(np.isfinite(delta)):
             return Quotes(delta, s / s.sum(-1, keepdims=True), d_free)

@@ -42,10 +42,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from policies.base import MarketState, Policy
+from policies.base import Policy
 from policies.equilibrium.blas import single_threaded
 from policies.equilibrium.coefficients import Coefficient as Coef
 from policies.equilibrium.coefficients import CoefficientValue, Profile, check_on_grid
+from policies.equilibrium.decoupling_policy import DecouplingPolicy, StepCache
 from policies.equilibrium.market_making_bvp import (
     Grid,
     MarketMakingSolveError,
@@ -484,8 +485,8 @@ class MarketMakingSolution:
     riccati: np.ndarray
     value: pd.Series
     diagnostics: dict[str, Any]
-    _step_cache: _StepCache = field(
-        default_factory=lambda: _StepCache(), init=False, repr=False, compare=False
+    _step_cache: StepCache = field(
+        default_factory=lambda: StepCache(), init=False, repr=False, compare=False
     )
 
     @classmethod
@@ -581,6 +582,10 @@ class MarketMakingSolution:
             y = y_hat + np.clip(y - y_hat, -trust_radius, trust_radius)
         return y
 
+    def schedule_at(self, t: float) -> np.ndarray:
+        """Ŷ(t) on the equilibrium path (linear in time between grid nodes), (1, n)."""
+        return self._interp(self.adjoint, t)[None, :]
+
     def _coefficients_at(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """a(t), b(t), β(t) as (1,) arrays (right-continuous; t = T takes the last piece)."""
         pb = self.game.problem
@@ -641,12 +646,12 @@ class MarketMakingSolution:
         ):
             raise ValueError(f"trust_radius = {trust_radius!r}: a number > 0, 'auto' or None")
         self._check_bounded(trust_radius is None)
-        return _EquilibriumPolicy(self, agent_name, True, exact, trust_radius)
+        return DecouplingPolicy(self, agent_name, True, exact, trust_radius)
 
     def open_loop_policy(self, agent_name: str) -> Policy:
         """The equilibrium schedule along the equilibrium path ("equilibrium_open_loop")."""
         self._check_bounded(False)
-        return _EquilibriumPolicy(self, agent_name, False, False, None)
+        return DecouplingPolicy(self, agent_name, False, False, None)
 
     def _check_bounded(self, unclipped: bool) -> None:
         """Refuse simulations whose quotes are unbounded (ξ = ∞ and an unclipped field or a
@@ -750,104 +755,3 @@ def _assumption_4_4(game: MarketMakingGame) -> dict[str, Any]:
         "assumption_4_4_margin": float(margin),
         "assumption_4_4_epsilon_bound": float(epsilon_bound),
     }
-
-
-class _EquilibriumPolicy(Policy):
-    """Trader: rate (M,); maker: half-spreads (M, 2), from the solution (vectorised over paths)."""
-
-    def __init__(
-        self,
-        sol: MarketMakingSolution,
-        agent: str,
-        feedback: bool,
-        exact: bool,
-        trust_radius: float | None,
-    ):
-        g = sol.game
-        if agent not in g.names:
-            raise ValueError(f"agent_name = {agent!r}: not in this game; allowed {g.names}")
-        self.sol, self.agent, self.feedback, self.exact = sol, agent, feedback, exact
-        self.trust_radius = trust_radius
-        self.index = g.names.index(agent)
-        self.role = g.roles[self.index]
-        self.name = "equilibrium" if feedback else "equilibrium_open_loop"
-        self._nt = len(g.trader_names)
-        self._names: tuple[str, ...] | None = None
-        self._cols: list[int] = []
-
-    def reset(self, paths: int) -> None:
-        """A new run: drop the solution's per-step cache (its buffers may reuse old addresses)."""
-        self.sol._step_cache.clear()
-
-    def act(self, state: MarketState) -> np.ndarray:
-        sol, m = self.sol, state.paths
-        if self._names != state.names:  # the model's names are fixed for a run: once per run
-            self._names = state.names
-            self._cols = [state.names.index(nm) for nm in sol.game.names]
-        opts = (self.feedback, self.exact, self.trust_radius)
-        entry = sol._step_cache.entry(state, opts)  # shared by the agents of one step
-        if entry.y is None:
-            if self.feedback:
-                entry.y = sol.adjoint_at(
-                    state.t,
-                    state.inventories[:, self._cols],
-                    exact=self.exact,
-                    trust_radius=self.trust_radius,
-                )
-            else:  # one row: every path plays the same schedule
-                entry.y = sol._interp(sol.adjoint, state.t)[None, :]
-        y = entry.y
-        if self.role == "trader" and self.feedback and state.best_ask is not None:
-            # react to the quotes faced (21)
-            rate = sol.trader_rates_at(state.t, y, state.best_ask, state.best_bid)
-            return np.ascontiguousarray(rate[:, self.index])
-        if entry.controls is None:
-            entry.controls = sol.controls_at(state.t, y)
-        rate, ask, bid = entry.controls
-        if self.feedback:
-            if self.role == "trader":
-                return np.ascontiguousarray(rate[:, self.index])
-            j = self.index - self._nt
-            return np.stack([ask[:, j], bid[:, j]], axis=-1)
-        if self.role == "trader":
-            return np.full(m, rate[0, self.index])
-        j = self.index - self._nt
-        return np.tile(np.array([ask[0, j], bid[0, j]]), (m, 1))
-
-
-class _StepEntry:
-    """Adjoint ``y`` and controls ``(rate, ask, bid)`` of one step for one policy option set."""
-
-    __slots__ = ("controls", "y")
-
-    def __init__(self) -> None:
-        self.y: np.ndarray | None = None
-        self.controls: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-
-
-class _StepCache:
-    """Per-step share of ``y`` / controls among the equilibrium policies of one solution.
-
-    Within a step the model hands every agent the same live inventory buffer, unchanged until
-    all agents have acted; the key is (step, t, buffer address, shape, strides). The buffer is
-    referenced while cached, so its address cannot be reused by another array meanwhile. The
-    policies' ``reset`` clears the cache before every run.
-    """
-
-    def __init__(self) -> None:
-        self.key: tuple | None = None
-        self.buffer: np.ndarray | None = None
-        self.entries: dict[tuple, _StepEntry] = {}
-
-    def clear(self) -> None:
-        self.key, self.buffer, self.entries = None, None, {}
-
-    def entry(self, state: MarketState, opts: tuple) -> _StepEntry:
-        inv = state.inventories
-        key = (state.step, state.t, inv.ctypes.data, inv.shape, inv.strides)
-        if key != self.key:
-            self.key, self.buffer, self.entries = key, inv, {}
-        entry = self.entries.get(opts)
-        if entry is None:
-            entry = self.entries[opts] = _StepEntry()
-        return entry

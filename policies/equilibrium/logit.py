@@ -50,6 +50,11 @@ from policies.equilibrium.logit_bvp import (
     values_spectral,
 )
 from policies.equilibrium.logit_quotes import build_shares
+from policies.equilibrium.players import (
+    TradersAndMakers,
+    player_names,
+    player_penalties,
+)
 from policies.equilibrium.tidy import tidy_path
 from simulator.mechanisms import rules
 
@@ -66,14 +71,6 @@ FACTOR_KEYS = (
     "sell_loading",
     "cap",
 )
-
-
-def _per_agent(name: str, value: Any, count: int) -> list:
-    if isinstance(value, (list, tuple, np.ndarray)) and not callable(value):
-        if len(value) != count:
-            raise ValueError(f"{name} = {value!r}: expected one value per agent ({count})")
-        return list(value)
-    return [value] * count
 
 
 def _factor_rates(factor: dict, horizon: float):
@@ -150,7 +147,7 @@ class Feedback(NamedTuple):
 
 
 @dataclass(frozen=True)
-class LogitGame:
+class LogitGame(TradersAndMakers):
     """The §5 game with deterministic coefficients (see the module docstring for the model).
 
     Rates and β: a float, a piecewise-constant profile (tuple on equal sub-intervals of [0, T])
@@ -208,12 +205,9 @@ class LogitGame:
         if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
             raise ValueError(f"inventory_noise = {noise!r}: ε must be finite and ≥ 0")
         nt, nm = qe.size, qm.size
-        names_e = self.trader_names or tuple(f"trader_{i}" for i in range(nt))
-        names_m = self.maker_names or tuple(f"maker_{i}" for i in range(nm))
-        if len(names_e) != nt or len(names_m) != nm or len(set(names_e + names_m)) != nt + nm:
-            raise ValueError(f"agent names {names_e + names_m!r}: one unique name per agent")
-        object.__setattr__(self, "trader_names", tuple(names_e))
-        object.__setattr__(self, "maker_names", tuple(names_m))
+        names_e, names_m = player_names(self.trader_names, self.maker_names, nt, nm)
+        object.__setattr__(self, "trader_names", names_e)
+        object.__setattr__(self, "maker_names", names_m)
 
         caps: tuple = ()
         breakpoints: set[float] = set()
@@ -236,30 +230,11 @@ class LogitGame:
         check_on_grid(None, coefs["temporary_impact"], T, 0.0, strict=True)
 
         phis, terms = [], []
-        for role, n_, run, term, names in (
-            ("trader", nt, self.trader_running_penalty, self.trader_terminal_penalty, names_e),
-            ("maker", nm, self.maker_running_penalty, self.maker_terminal_penalty, names_m),
-        ):
-            pairs = zip(
-                _per_agent(f"{role}_running_penalty", run, n_),
-                _per_agent(f"{role}_terminal_penalty", term, n_),
-                strict=True,
-            )
-            for i, (r, a_) in enumerate(pairs):
-                fn = Coefficient.build(f"{role}_running_penalty[{i}]", r, T, finite=True)
-                breakpoints.update(fn.breakpoints)
-                check_on_grid(f"running_penalty φ of {names[i]}", fn, T, 0.0)
-                try:
-                    a_ = float(a_)
-                except (TypeError, ValueError):
-                    raise ValueError(
-                        f"terminal_penalty A of {names[i]} = {a_!r}: Assumption 5.3(3) needs a "
-                        "deterministic number ≥ 0"
-                    ) from None
-                if not (math.isfinite(a_) and a_ >= 0):
-                    raise ValueError(f"terminal_penalty A of {names[i]} = {a_!r}: must be ≥ 0")
-                phis.append(fn)
-                terms.append(a_)
+        for name, _, fn, a_ in player_penalties(self, names_e, names_m, T):
+            breakpoints.update(fn.breakpoints)
+            check_on_grid(f"running_penalty φ of {name}", fn, T, 0.0)
+            phis.append(fn)
+            terms.append(a_)
 
         def phi(t: np.ndarray) -> np.ndarray:
             return np.stack([fn(t) for fn in phis], axis=-1)
@@ -293,20 +268,6 @@ class LogitGame:
         )
 
     # ----------------------------------------------------------------- properties
-    @property
-    def names(self) -> tuple[str, ...]:
-        return self.trader_names + self.maker_names  # type: ignore[operator]
-
-    @property
-    def roles(self) -> tuple[str, ...]:
-        return ("trader",) * len(self.trader_names) + ("maker",) * len(self.maker_names)  # type: ignore[arg-type]
-
-    @property
-    def initial_inventories(self) -> np.ndarray:
-        return np.concatenate(
-            [np.asarray(self.trader_inventories, float), np.asarray(self.maker_inventories, float)]
-        )
-
     @property
     def problem(self) -> LogitProblem:
         """The numbers of the deterministic BVP (:class:`logit_bvp.LogitProblem`)."""

@@ -66,6 +66,11 @@ from policies.equilibrium.market_making_hamiltonian import (
     trader_response,
 )
 from policies.equilibrium.market_making_riccati import jacobians_on_grid, radon, riccati
+from policies.equilibrium.players import (
+    TradersAndMakers,
+    player_names,
+    player_penalties,
+)
 from policies.equilibrium.tidy import tidy_path
 from simulator.mechanisms import rules
 
@@ -81,18 +86,9 @@ EQUILIBRIUM_POLICIES = ("equilibrium", "equilibrium_open_loop")
 Method = Literal["auto", "algebraic", "shooting", "collocation"]
 
 
-# --------------------------------------------------------------------------- coefficients
-def _per_agent(name: str, value: Any, count: int) -> list:
-    if isinstance(value, (list, tuple, np.ndarray)) and not callable(value):
-        if len(value) != count:
-            raise ValueError(f"{name} = {value!r}: expected one value per agent ({count})")
-        return list(value)
-    return [value] * count
-
-
 # --------------------------------------------------------------------------- the game
 @dataclass(frozen=True)
-class MarketMakingGame:
+class MarketMakingGame(TradersAndMakers):
     """The §3 best-quote game with deterministic coefficients (the §4 ACAS game as a special case).
 
     Parameters mirror the paper: ``temporary_impact`` β (λⁱ = βvⁱ² "individual" or
@@ -162,12 +158,9 @@ class MarketMakingGame:
         lam = Intensity.build(self.intensity, self.intensity_decay)
         lam.validate(half_width=max(20 * lam.scale(), 2 * xi) if math.isfinite(xi) else None)
         nt, nm = qe.size, qm.size
-        names_e = self.trader_names or tuple(f"trader_{i}" for i in range(nt))
-        names_m = self.maker_names or tuple(f"maker_{i}" for i in range(nm))
-        if len(names_e) != nt or len(names_m) != nm or len(set(names_e + names_m)) != nt + nm:
-            raise ValueError(f"agent names {names_e + names_m!r}: one unique name per agent")
-        object.__setattr__(self, "trader_names", tuple(names_e))
-        object.__setattr__(self, "maker_names", tuple(names_m))
+        names_e, names_m = player_names(self.trader_names, self.maker_names, nt, nm)
+        object.__setattr__(self, "trader_names", names_e)
+        object.__setattr__(self, "maker_names", names_m)
 
         pieces = 1
         coefs = {}
@@ -184,26 +177,12 @@ class MarketMakingGame:
             check_on_grid(None, coefs["temporary_impact"], T, 0.0, strict=True)
 
         phis, terms, phi_zero = [], [], True
-        for role, n_, run, term, names in (
-            ("trader", nt, self.trader_running_penalty, self.trader_terminal_penalty, names_e),
-            ("maker", nm, self.maker_running_penalty, self.maker_terminal_penalty, names_m),
-        ):
-            for i, (r, a_) in enumerate(
-                zip(
-                    _per_agent(f"{role}_running_penalty", run, n_),
-                    _per_agent(f"{role}_terminal_penalty", term, n_),
-                    strict=True,
-                )
-            ):
-                fn = Coef.build(f"{role}_running_penalty[{i}]", r, T, finite=True)
-                pieces = math.lcm(pieces, fn.piece_count)
-                check_on_grid(f"running_penalty φ of {names[i]}", fn, T, 0.0, strict=False)
-                phi_zero &= not callable(r) and not isinstance(r, Profile) and float(r) == 0
-                a_ = float(a_)
-                if not (math.isfinite(a_) and a_ >= 0):
-                    raise ValueError(f"terminal_penalty A of {names[i]} = {a_!r}: must be ≥ 0")
-                phis.append(fn)
-                terms.append(a_)
+        for name, r, fn, a_ in player_penalties(self, names_e, names_m, T):
+            pieces = math.lcm(pieces, fn.piece_count)
+            check_on_grid(f"running_penalty φ of {name}", fn, T, 0.0, strict=False)
+            phi_zero &= not callable(r) and not isinstance(r, Profile) and float(r) == 0
+            phis.append(fn)
+            terms.append(a_)
 
         def phi(t: np.ndarray) -> np.ndarray:
             return np.stack([fn(t) for fn in phis], axis=-1)
@@ -278,20 +257,6 @@ class MarketMakingGame:
         )
 
     # ----------------------------------------------------------------- properties
-    @property
-    def names(self) -> tuple[str, ...]:
-        return self.trader_names + self.maker_names
-
-    @property
-    def roles(self) -> tuple[str, ...]:
-        return ("trader",) * len(self.trader_names) + ("maker",) * len(self.maker_names)
-
-    @property
-    def initial_inventories(self) -> np.ndarray:
-        return np.concatenate(
-            [np.asarray(self.trader_inventories, float), np.asarray(self.maker_inventories, float)]
-        )
-
     @property
     def problem(self) -> Problem:
         """The deterministic BVP data (:class:`market_making_bvp.Problem`)."""

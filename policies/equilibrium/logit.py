@@ -52,6 +52,8 @@ from policies.equilibrium.logit_bvp import (
 from policies.equilibrium.logit_quotes import build_shares
 from policies.equilibrium.players import (
     TradersAndMakers,
+    checked_horizon,
+    checked_inventories,
     player_names,
     player_penalties,
 )
@@ -181,19 +183,8 @@ class LogitGame(TradersAndMakers):
     _problem: LogitProblem = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        T = self.horizon
-        if not (isinstance(T, (int, float)) and math.isfinite(T) and T > 0):
-            raise ValueError(f"horizon = {T!r}: must be a finite number > 0")
-        qe = np.asarray(self.trader_inventories, dtype=float).reshape(-1)
-        qm = np.asarray(self.maker_inventories, dtype=float).reshape(-1)
-        for nm_, q in (("trader_inventories", qe), ("maker_inventories", qm)):
-            if not np.all(np.isfinite(q)):
-                raise ValueError(f"{nm_} = {tuple(q)!r}: must be finite")
-        if np.any(qe == 0):
-            raise ValueError(
-                f"trader_inventories = {tuple(qe)!r}: every trader needs q₀ ≠ 0 "
-                "(q₀ < 0 buys, q₀ > 0 sells)"
-            )
+        T = checked_horizon(self.horizon)
+        qe, qm = checked_inventories(self.trader_inventories, self.maker_inventories)
         shares = build_shares(self.shares, self.share_sharpness, self.share_offsets, qm.size)
         eps, xit, xi = self.min_rate, self.max_rate, self.max_spread
         if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):

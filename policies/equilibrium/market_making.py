@@ -68,6 +68,8 @@ from policies.equilibrium.market_making_hamiltonian import (
 from policies.equilibrium.market_making_riccati import jacobians_on_grid, radon, riccati
 from policies.equilibrium.players import (
     TradersAndMakers,
+    checked_horizon,
+    checked_inventories,
     player_names,
     player_penalties,
 )
@@ -125,24 +127,15 @@ class MarketMakingGame(TradersAndMakers):
     _pieces: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        T = self.horizon
-        if not (isinstance(T, (int, float)) and math.isfinite(T) and T > 0):
-            raise ValueError(f"horizon = {T!r}: must be a finite number > 0")
-        qe = np.asarray(self.trader_inventories, dtype=float).reshape(-1)
-        qm = np.asarray(self.maker_inventories, dtype=float).reshape(-1)
-        if qm.size == 0:
+        T = checked_horizon(self.horizon)
+        if np.size(self.maker_inventories) == 0:
             raise ValueError(
                 "maker_inventories = (): the best-quote game needs at least one maker "
                 "(Assumption 3.6: quotes are always offered by the makers)"
             )
-        for nm, q in (("trader_inventories", qe), ("maker_inventories", qm)):
-            if not np.all(np.isfinite(q)):
-                raise ValueError(f"{nm} = {tuple(q)!r}: must be finite")
-        if np.any(qe == 0):
-            raise ValueError(
-                f"trader_inventories = {tuple(qe)!r}: every trader needs q₀ ≠ 0 "
-                "(q₀ < 0 buys, q₀ > 0 sells; §3 admissible sets)"
-            )
+        qe, qm = checked_inventories(
+            self.trader_inventories, self.maker_inventories, why="; §3 admissible sets"
+        )
         if self.temporary_cost not in ("individual", "aggregated"):
             raise ValueError(
                 f"temporary_cost = {self.temporary_cost!r}: allowed 'individual', 'aggregated'"

@@ -16,6 +16,31 @@ import numpy as np
 from policies.equilibrium.coefficients import Coefficient
 
 
+def checked_horizon(horizon: Any) -> float:
+    """T, refused unless a finite number > 0."""
+    if not (isinstance(horizon, (int, float)) and math.isfinite(horizon) and horizon > 0):
+        raise ValueError(f"horizon = {horizon!r}: must be a finite number > 0")
+    return horizon
+
+
+def checked_inventories(
+    trader_inventories: Any, maker_inventories: Any, why: str = ""
+) -> tuple[np.ndarray, np.ndarray]:
+    """q₀ of the traders and of the makers as flat float arrays: finite, and q₀ ≠ 0 for every
+    trader (q₀ < 0 buys, q₀ > 0 sells; ``why`` adds the game's reason to that message)."""
+    qe = np.asarray(trader_inventories, dtype=float).reshape(-1)
+    qm = np.asarray(maker_inventories, dtype=float).reshape(-1)
+    for name, q in (("trader_inventories", qe), ("maker_inventories", qm)):
+        if not np.all(np.isfinite(q)):
+            raise ValueError(f"{name} = {tuple(q)!r}: must be finite")
+    if np.any(qe == 0):
+        raise ValueError(
+            f"trader_inventories = {tuple(qe)!r}: every trader needs q₀ ≠ 0 "
+            f"(q₀ < 0 buys, q₀ > 0 sells{why})"
+        )
+    return qe, qm
+
+
 def per_agent(name: str, value: Any, count: int) -> list:
     """``value`` for each of ``count`` agents: a sequence gives one value per agent (its length
     must be ``count``), anything else (a number, a callable, a ``Profile``) is shared by all."""

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import sys
 import tomllib
 from collections.abc import Callable, Sequence
@@ -462,5 +463,21 @@ COMMANDS: dict[str, Command] = {
 through :func:`run_command`."""
 
 
+def console() -> None:
+    """The ``marketgame`` console script: :func:`main`, then exit with its status.
+
+    A Ctrl-C that lands after the command has finished (its outputs are whole) is ignored while
+    the interpreter shuts down: Python restores SIGINT's default action before freeing its
+    modules, and a signal in that window would otherwise kill the process silently (exit −2,
+    no message) although the run succeeded."""
+    try:
+        status = main()
+    except KeyboardInterrupt:  # between the command's end and the line below
+        print(INTERRUPTED, file=sys.stderr)
+        status = EXIT_INTERRUPTED
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -202,3 +202,30 @@ def test_example_folders_written_by_run_are_replaced_whole(tmp_path):
     second = run(sc, out=tmp_path / "o", paths=8, progress=False, record_paths=1, plots=False)
     assert set(first.files) > set(second.files) == {p.name for p in (tmp_path / "o").iterdir()}
     assert os.listdir(tmp_path) == ["o"]
+
+
+def _interrupted() -> int:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status", "message"), [(lambda: 0, 0, ""), (_interrupted, 130, "interrupted")]
+)
+def test_console_ignores_a_ctrl_c_once_the_command_has_finished(
+    monkeypatch, capsys, outcome, status, message
+):
+    """The console script returns the command's status and then ignores SIGINT: Python restores
+    SIGINT's default action while it shuts down, and a late Ctrl-C would otherwise kill a run that
+    already succeeded (exit −2, nothing printed)."""
+    from simulator import cli
+
+    monkeypatch.setattr(cli, "main", outcome)
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            cli.console()
+        assert exited.value.code == status
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert capsys.readouterr().err.strip() == (f"marketgame: {message}" if message else "")

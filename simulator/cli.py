@@ -1,9 +1,10 @@
 """Command line: ``marketgame run SCENARIO.toml`` and ``marketgame list``.
 
 ``marketgame run SCENARIO.toml [--out DIR] [--paths M] [--seed S] [--record-paths R]
-[--no-progress] [--no-plots]`` simulates the scenario, writes its outputs (see
-:mod:`simulator.runner`) and prints the payoff table (mean objective J ± standard error per
-agent) and where the files went.
+[--workers K | --scheduler ADDRESS] [--block-paths B] [--no-progress] [--no-plots]`` simulates
+the scenario (in-process, or in path blocks on a Dask cluster: the same bytes), writes its
+outputs (see :mod:`simulator.runner`) and prints the payoff table (mean objective J ± standard
+error per agent) and where the files went.
 ``marketgame nash-gap SCENARIO.toml [--seed S]`` prints each strategic agent's Nash gap: its
 payoff under the scenario's profile, its best-response payoff with every other strategy held
 fixed, and the gain (fluid flow; §2, §3 and §4 markets; see :func:`simulator.nash_gap.nash_gap`).
@@ -204,6 +205,17 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="paths kept in steps.parquet and the trajectory plots (default 16)",
     )
+    where = run.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers", type=int, default=None, help="spread the paths over K local Dask workers"
+    )
+    where.add_argument("--scheduler", default=None, help="address of an existing Dask cluster")
+    run.add_argument(
+        "--block-paths",
+        type=int,
+        default=None,
+        help="paths per Dask task (with --workers/--scheduler; default: ~4 tasks per worker)",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     run.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     gap = sub.add_parser(
@@ -300,6 +312,9 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         progress=not args.no_progress,
         record_paths=record,
         plots=not args.no_plots,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        block_paths=args.block_paths,
     )
     s = summary.scenario
     print(

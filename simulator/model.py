@@ -93,6 +93,27 @@ class Recorder:
                 arrays["bid_spread"] = per_step()
             self.agents.append(arrays)
 
+    TERMINAL = ("running_cost", "terminal_cost", "objective")
+    """The per-path terminal arrays ``(M,)``, kept for every path (recorded or not)."""
+
+    def insert(self, block: Recorder) -> None:
+        """Copy ``block`` — the recorder of paths ``[block.first, …)`` of the same run, e.g. a
+        Dask task's — into its place: its terminal costs, and the trajectories of its recorded
+        paths (which must be this recorder's paths ``block.first …``)."""
+        lo = block.first - self.first
+        cols = slice(lo, lo + block.recorded)
+        if block.recorded and cols.stop > self.recorded:
+            raise ValueError(f"paths {lo}..{cols.stop - 1} are beyond the {self.recorded} recorded")
+        self.reference_price[:, cols] = block.reference_price
+        for name, values in block.market.items():
+            self.market[name][:, cols] = values
+        for mine, theirs in zip(self.agents, block.agents, strict=True):
+            for name, values in theirs.items():
+                if name in self.TERMINAL:
+                    mine[name][lo : lo + values.size] = values
+                else:
+                    mine[name][:, cols] = values
+
 
 class MarketModel(mesa.Model):
     """Paths ``[start, start + paths)`` of a run of ``scenario`` with ``seed``.

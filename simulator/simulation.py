@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ from policies.base import Policy
 from policies.catalog import build_policy, check_policy_names
 from policies.registry import PolicyContext
 from simulator.model import MarketModel, Recorder
-from simulator.processes import TIME_BATCH, NoiseRates
+from simulator.processes import BLOCK, TIME_BATCH, NoiseRates
 from simulator.resources import check_memory, human_bytes
 from simulator.result import AgentPath, SimulationResult
 from simulator.scenario import Scenario
@@ -80,6 +81,27 @@ def memory_plan(scenario: Scenario, paths: int, recorded: int) -> int:
     return chunk
 
 
+def _arguments(
+    scenario: Scenario, paths: int | None, seed: int | None, record: bool | int
+) -> tuple[int, int, int]:
+    """Validated ``(paths, seed, recorded)`` of a run (defaults: the scenario's)."""
+    if not isinstance(scenario, Scenario):
+        raise ValueError(f"scenario = {scenario!r} must be a Scenario (see load_scenario)")
+    paths = scenario.paths if paths is None else paths
+    seed = scenario.seed if seed is None else seed
+    for key, value, low in (("paths", paths, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            raise ValueError(f"{key} = {value!r} must be an integer >= {low}")
+    paths, seed = int(paths), int(seed)
+    if isinstance(record, bool):
+        recorded = paths if record else 0
+    elif isinstance(record, int | np.integer) and record >= 0:
+        recorded = min(int(record), paths)
+    else:
+        raise ValueError(f"record = {record!r} must be True, False or a number of paths >= 0")
+    return paths, seed, recorded
+
+
 def simulate(
     scenario: Scenario,
     paths: int | None = None,
@@ -101,20 +123,7 @@ def simulate(
     replacing the scenario's policy for that agent (all others are built from the registry).
     ``progress(done, total)`` is called after every step (``total`` = chunks × steps).
     """
-    if not isinstance(scenario, Scenario):
-        raise ValueError(f"scenario = {scenario!r} must be a Scenario (see load_scenario)")
-    paths = scenario.paths if paths is None else paths
-    seed = scenario.seed if seed is None else seed
-    for key, value, low in (("paths", paths, 1), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise ValueError(f"{key} = {value!r} must be an integer >= {low}")
-    paths, seed = int(paths), int(seed)
-    if isinstance(record, bool):
-        recorded = paths if record else 0
-    elif isinstance(record, int | np.integer) and record >= 0:
-        recorded = min(int(record), paths)
-    else:
-        raise ValueError(f"record = {record!r} must be True, False or a number of paths >= 0")
+    paths, seed, recorded = _arguments(scenario, paths, seed, record)
     chunk = memory_plan(scenario, paths, recorded) if chunk_paths is None else chunk_paths
     if isinstance(chunk, bool) or not isinstance(chunk, int | np.integer) or chunk < 1:
         raise ValueError(f"chunk_paths = {chunk_paths!r} must be a positive integer")
@@ -129,6 +138,83 @@ def simulate(
         else:
             model.run(lambda k, c=c: progress(c * scenario.steps + k, len(starts) * scenario.steps))
     return _result(scenario, seed, paths, recorder, built, noise_active)
+
+
+def simulate_paths(
+    scenario: Scenario,
+    policies: Sequence[Policy],
+    seed: int,
+    start: int,
+    stop: int,
+    recorded: int,
+    noise: bool,
+) -> Recorder:
+    """The paths ``[start, stop)`` of a run with ``seed``, in one model: a recorder (``first =
+    start``) with their terminal costs, and the trajectories of those among the run's first
+    ``recorded`` paths. A pure function of its arguments: one Dask task of a run or a dataset."""
+    kept = max(0, min(stop, recorded) - start)
+    rec = Recorder(scenario, stop - start, kept, noise, first=start)
+    MarketModel(scenario, policies, stop - start, seed, start, rec).run()
+    return rec
+
+
+def _block_task(job: tuple[Scenario, list[Policy], int, int, bool], start: int, stop: int):
+    scenario, policies, seed, recorded, noise = job
+    return simulate_paths(scenario, policies, seed, start, stop, recorded, noise)
+
+
+def simulate_on_cluster(
+    scenario: Scenario,
+    paths: int | None = None,
+    seed: int | None = None,
+    *,
+    record: bool | int = True,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    block_paths: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SimulationResult:
+    """:func:`simulate` with the paths spread over a Dask cluster (a new loopback cluster of
+    ``workers`` processes, or the one at ``scheduler``; :func:`simulator.distributed.open_client`).
+
+    Tasks are blocks of ``block_paths`` paths (default: about four blocks per worker, a multiple
+    of the random-number block, at most the memory plan's chunk); each returns its paths'
+    terminal costs and, for the blocks holding the first ``record`` paths, their trajectories,
+    assembled in path order on the driver. Path i's draws depend only on (seed, i), so the result
+    is bit-identical to :func:`simulate`'s for any worker count and block size.
+    ``progress(done, total)`` counts finished paths.
+    """
+    from distributed import as_completed
+
+    from simulator.distributed import open_client
+
+    paths, seed, recorded = _arguments(scenario, paths, seed, record)
+    if block_paths is not None and (
+        isinstance(block_paths, bool) or not isinstance(block_paths, int) or block_paths < 1
+    ):
+        raise ValueError(f"block_paths = {block_paths!r} must be a whole number >= 1")
+    chunk = memory_plan(scenario, paths, recorded)
+    built = build_policies(scenario)
+    noise = NoiseRates(scenario.noise, 1, scenario.steps, scenario.dt).active
+    recorder = Recorder(scenario, paths, recorded, noise)
+    with open_client(workers=workers, scheduler=scheduler) as client:
+        size = block_paths
+        if size is None:
+            nworkers = max(1, len(client.scheduler_info()["workers"]))
+            size = min(chunk, BLOCK * math.ceil(paths / (4 * nworkers * BLOCK)))
+        starts = range(0, paths, size)
+        [job] = client.scatter([(scenario, built, seed, recorded, noise)], broadcast=True)
+        stops = [min(s + size, paths) for s in starts]
+        futures = client.map(_block_task, [job] * len(starts), starts, stops, pure=False)
+        sizes = {f.key: stop - start for f, start, stop in zip(futures, starts, stops, strict=True)}
+        done = 0
+        for future in as_completed(futures):
+            recorder.insert(future.result())
+            done += sizes[future.key]
+            future.release()
+            if progress is not None:
+                progress(done, paths)
+    return _result(scenario, seed, paths, recorder, built, noise)
 
 
 def _result(

@@ -25,11 +25,10 @@ from simulator.datasets import partitions
 from simulator.datasets.schema import SCHEMA_VERSION, SCHEMAS
 from simulator.datasets.tables import BUILDERS, BlockData
 from simulator.distributed import open_client
-from simulator.model import MarketModel, Recorder
 from simulator.processes import BLOCK, NoiseRates
 from simulator.progress import ProgressBar
 from simulator.scenario import Scenario
-from simulator.simulation import build_policies
+from simulator.simulation import build_policies, simulate_paths
 
 DEFAULT_BLOCK_PATHS = BLOCK
 """Paths per task and partition by default (the random-number block: no wasted draws)."""
@@ -80,8 +79,7 @@ def simulate_block(spec: DatasetSpec, policies: list[Policy], block: int) -> Blo
     """Run the model on the block's paths, recording every path of it."""
     sc = spec.scenario
     start, stop = spec.block_range(block)
-    rec = Recorder(sc, stop - start, stop - start, spec.noise, first=start)
-    MarketModel(sc, policies, stop - start, spec.seed, start, rec).run()
+    rec = simulate_paths(sc, policies, spec.seed, start, stop, stop, spec.noise)
     return BlockData(
         sc, spec.seed, spec.run_id, start, stop, spec.names, spec.roles, spec.policies, rec
     )

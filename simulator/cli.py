@@ -5,9 +5,10 @@
 the scenario (in-process, or in path blocks on a Dask cluster: the same bytes), writes its
 outputs (see :mod:`simulator.runner`) and prints the payoff table (mean objective J ± standard
 error per agent) and where the files went.
-``marketgame nash-gap SCENARIO.toml [--seed S]`` prints each strategic agent's Nash gap: its
-payoff under the scenario's profile, its best-response payoff with every other strategy held
-fixed, and the gain (fluid flow; §2, §3 and §4 markets; see :func:`simulator.nash_gap.nash_gap`).
+``marketgame nash-gap SCENARIO.toml [--seed S] [--paths M]`` prints each strategic agent's Nash
+gap: its payoff under the scenario's profile, its best-response payoff with every other strategy
+held fixed, and the gain (§2–§4: exact, fluid flow; §5 logit: a Monte Carlo estimate on M paths
+with 95% confidence half-widths; see :func:`simulator.nash_gap.nash_gap`).
 ``marketgame dataset SCENARIO.toml --paths N --out DIR [--seed S] [--workers K | --scheduler
 ADDRESS] [--block-paths B] [--lobster]`` writes the scenario's order-flow dataset (see
 :mod:`simulator.datasets`; a rerun into DIR resumes), and ``marketgame dataset --describe DIR``
@@ -221,8 +222,14 @@ def _parser() -> argparse.ArgumentParser:
     gap = sub.add_parser(
         "nash-gap", help="each agent's best-response gain against the scenario's profile"
     )
-    gap.add_argument("scenario", type=Path, help="scenario TOML file (fluid flow)")
+    gap.add_argument("scenario", type=Path, help="scenario TOML file (fluid flow but in §5)")
     gap.add_argument("--seed", type=int, default=None, help="seed (default: the scenario's)")
+    gap.add_argument(
+        "--paths",
+        type=int,
+        default=None,
+        help="logit market: Monte Carlo paths (default: the scenario's)",
+    )
     data = sub.add_parser(
         "dataset", help="write a scenario's order-flow dataset (Parquet, LOBSTER) with Dask"
     )
@@ -332,11 +339,27 @@ def _nash_gap(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
     scenario = _load(args.scenario)
     seed = scenario.seed if args.seed is None else args.seed
-    gap = nash_gap(scenario, seed=seed)
-    print(
-        f"{scenario.name} ({scenario.market.kind}): Nash gap on {scenario.steps} steps", file=stdout
-    )
-    table = gap[["agent", "policy", "payoff", "best_response_payoff", "gain"]]
+    gap = nash_gap(scenario, seed=seed, paths=args.paths)
+    head = f"{scenario.name} ({scenario.market.kind}): Nash gap on {scenario.steps} steps"
+    columns = ["agent", "policy", "payoff", "best_response_payoff", "gain"]
+    if "gain_ci95" in gap:  # a Monte Carlo estimate (§5)
+        paths = scenario.paths if args.paths is None else args.paths
+        head += (
+            f", Monte Carlo on {paths} paths (common random numbers, ±95% CI; best response of "
+            "the mean model: the gain is a lower bound of the gap)"
+        )
+        columns = [
+            "agent",
+            "policy",
+            "payoff",
+            "payoff_ci95",
+            "best_response_payoff",
+            "gain",
+            "gain_ci95",
+            "mean_model_gain",
+        ]
+    print(head, file=stdout)
+    table = gap[columns]
     print(table.to_string(index=False, float_format=lambda x: f"{x:.6g}"), file=stdout)
     return EXIT_OK
 

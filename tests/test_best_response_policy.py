@@ -36,11 +36,6 @@ def test_best_response_played_as_a_policy_reaches_the_nash_gap_payoff(example):
         ), name
 
 
-def test_best_responses_refuse_a_market_without_a_solver():
-    with pytest.raises(ValueError, match="market.kind = 'logit'"):
-        best_responses(load_scenario("runs/logit.toml"))
-
-
 def test_a_schedule_policy_plays_its_schedule_on_every_path():
     scenario = load_scenario("runs/acas.toml")
     responses = best_responses(scenario)

@@ -55,7 +55,7 @@ def test_equilibrium_gap_is_second_order_small_and_heuristic_gap_is_not(tmp_path
     assert min(twap) > 100 * max(eq)
 
 
-def test_a_market_without_a_solver_exits_with_a_clear_error(tmp_path, capsys):
+def test_an_invalid_market_exits_with_a_clear_error(tmp_path, capsys):
     path = tmp_path / "logit.toml"
     path.write_text(
         IMPACT.format(policy="twap", steps=10).replace('kind = "impact"', 'kind = "logit"')

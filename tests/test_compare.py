@@ -14,8 +14,8 @@ from policies.equilibrium.adapters import execution_game
 from simulator import load_scenario, simulate
 from simulator.compare import compare
 from simulator.compare.profiles import with_policies
-from simulator.compare.statistics import mean_ci, paired_ci
 from simulator.scenario import Scenario
+from simulator.statistics import mean_ci, paired_ci
 
 RUNS = Path(__file__).resolve().parents[1] / "runs"
 

@@ -6,7 +6,9 @@ this module translates a validated scenario into the game its market kind define
 * ``impact`` (§2) → :class:`~policies.equilibrium.execution.ExecutionGame`;
 * ``best_quote`` (§3), ``acas`` (§4) → :class:`~policies.equilibrium.market_making.MarketMakingGame`
   (continuous time) and :class:`~policies.equilibrium.market_making_nash.DiscreteBestQuoteGame`
-  (the engine's grid, for best responses and the Nash gap).
+  (the engine's grid, for best responses and the Nash gap);
+* ``logit`` (§5) → :class:`~policies.equilibrium.logit.LogitGame` and
+  :class:`~policies.equilibrium.logit_nash.DiscreteLogitGame` (the engine's grid).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from policies.equilibrium.coefficients import Profile
 from policies.equilibrium.execution import ExecutionGame
 from policies.equilibrium.logit import FACTOR_KEYS, LogitGame
+from policies.equilibrium.logit_nash import DiscreteLogitGame
 from policies.equilibrium.market_making import MarketMakingGame
 from policies.equilibrium.market_making_nash import DiscreteBestQuoteGame
 
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "discrete_best_quote_game",
+    "discrete_logit_game",
     "execution_game",
     "game_for",
     "logit_game",
@@ -178,6 +182,47 @@ def logit_game(scenario: Scenario) -> LogitGame:
         min_rate=mk.min_rate,
         max_rate=mk.max_rate,
         max_spread=mk.max_spread,
+        trader_names=tuple(a.name for a in tr),
+        maker_names=tuple(a.name for a in mm),
+    )
+
+
+def discrete_logit_game(
+    scenario: Scenario, noise_buy_rate: np.ndarray, noise_sell_rate: np.ndarray
+) -> DiscreteLogitGame:
+    """The logit market of a ``logit`` scenario on its engine grid, with the noise rates of each
+    step given (``(steps,)``: the scenario's rates, or κ(L(t_k)) along a factor path). The
+    logit shares only: a user share function has no effective competitor quote."""
+    m = scenario.market
+    if m.kind != "logit":
+        raise ValueError(f"market.kind = {m.kind!r}; DiscreteLogitGame is the 'logit' market")
+    if m.shares != "logit":
+        raise ValueError(
+            "market.shares is a user share function; the logit best responses need the logit "
+            "shares ζ = softmax(−ς·δ + o) (market.shares = 'logit')"
+        )
+    if m.temporary_cost != "individual":
+        raise ValueError(
+            f"market.temporary_cost = {m.temporary_cost!r}; allowed: 'individual' (βv²) in §5"
+        )
+    tr, mm = scenario.traders, scenario.makers
+    return DiscreteLogitGame(
+        share_sharpness=m.share_sharpness,
+        share_offsets=m.share_offsets or None,
+        horizon=scenario.horizon,
+        steps=scenario.steps,
+        temporary_impact=m.temporary_impact,
+        trader_inventories=[a.initial_inventory for a in tr],
+        maker_inventories=[a.initial_inventory for a in mm],
+        trader_running_penalty=[a.running_penalty for a in tr],
+        trader_terminal_penalty=[a.terminal_penalty for a in tr],
+        maker_running_penalty=[a.running_penalty for a in mm],
+        maker_terminal_penalty=[a.terminal_penalty for a in mm],
+        noise_buy_rate=noise_buy_rate,
+        noise_sell_rate=noise_sell_rate,
+        max_spread=m.max_spread,
+        min_rate=m.min_rate,
+        max_rate=m.max_rate,
         trader_names=tuple(a.name for a in tr),
         maker_names=tuple(a.name for a in mm),
     )

@@ -19,10 +19,10 @@ from simulator.compare.profiles import (
     build_profiles,
     with_policies,
 )
-from simulator.compare.statistics import mean_ci, paired_ci
 from simulator.compare.verdict import verdict_lines
 from simulator.scenario import Scenario, load_scenario
 from simulator.simulation import build_policies, simulate
+from simulator.statistics import mean_ci, paired_ci
 
 
 @dataclass
@@ -37,7 +37,8 @@ class ComparisonResult:
     * ``deviations``: (agent, policy) — the deviator's paired gain when it alone switches from
       the baseline to ``policy`` (or to its best response), the regret heat map;
     * ``regret``: agent — the Nash gap of the profile as written (``payoff``,
-      ``best_response_payoff``, ``nash_gap``: exact, fluid), its Monte Carlo estimate
+      ``best_response_payoff``, ``nash_gap``: exact and fluid in §2–§4, a Monte Carlo estimate
+      on the same paths in §5), its Monte Carlo estimate
       ``mc_gain`` ± ``mc_gain_ci95`` (the best response played against the others' schedules),
       and the equilibrium profile's own gap ``equilibrium_gap``;
     * ``traders``, ``makers``: (profile, agent) — the role metrics of :mod:`.metrics` (means;
@@ -138,7 +139,7 @@ def compare(
         )
     profiles = build_profiles(scenario, tournament=tournament, equilibrium=solvable)
     gap_written = gap_eq = None
-    if solvable and scenario.flow != "fluid":
+    if solvable and scenario.flow != "fluid" and scenario.market.kind != "logit":
         notes.append(
             f"flow = {scenario.flow!r}: the Nash gap and the best responses are computed in "
             "fluid flow only, so they are left out."
@@ -146,10 +147,10 @@ def compare(
     elif solvable:
         from simulator.nash_gap import nash_gap
 
-        try:
-            gap_written = nash_gap(scenario, seed=seed)
-            gap_eq = nash_gap(everyone_eq, seed=seed)
-            profiles += best_response_profiles(scenario, seed)
+        try:  # (the §5 gap is a Monte Carlo estimate on the comparison's paths and seed)
+            gap_written = nash_gap(scenario, seed=seed, paths=paths)
+            gap_eq = nash_gap(everyone_eq, seed=seed, paths=paths)
+            profiles += best_response_profiles(scenario, seed, paths)
         except (ValueError, RuntimeError) as exc:
             gap_written = gap_eq = None
             notes.append(f"No Nash gap or best responses: {_first_line(exc)}.")

@@ -6,8 +6,9 @@
   (``"buyer: twap"``), the others stay at the equilibrium;
 * switches to the equilibrium: one agent alone moves from its written heuristic to the
   equilibrium, the others play as written (``"buyer → equilibrium"``);
-* best responses: one agent plays its exact best response to the profile as written, the others'
-  schedules held fixed as in the Nash gap (``"buyer: best response"``; fluid flow);
+* best responses: one agent plays its best response to the profile as written, the others'
+  strategies held fixed as in the Nash gap (``"buyer: best response"``; fluid flow, or the
+  logit market with the others replaying their recorded play);
 * the tournament (optional): every combination of role policies, the empirical game table.
 
 A deviating agent that switches policy keeps its ``params`` only when it keeps its policy (the
@@ -145,13 +146,16 @@ def tournament_profiles(
     return out
 
 
-def best_response_profiles(scenario: Scenario, seed: int) -> list[Profile]:
-    """One profile per agent: its best response to the profile as written (others' schedules
-    held fixed, :func:`policies.equilibrium.best_responses`); fluid flow, markets with a
-    solver."""
+def best_response_profiles(
+    scenario: Scenario, seed: int, paths: int | None = None
+) -> list[Profile]:
+    """One profile per agent: its best response to the profile as written (others' strategies
+    held fixed, :func:`simulator.nash_gap.best_responses`); fluid flow (§2–§4) or the logit
+    market, whose others replay their recorded play: simulate these profiles with ``paths``
+    paths and ``seed``."""
     from simulator.nash_gap import best_responses
 
-    responses = best_responses(scenario, seed=seed)
+    responses = best_responses(scenario, seed=seed, paths=paths)
     return [
         Profile(
             f"{name}: best response", "best_response", name, scenario, responses.deviation(name)

@@ -36,7 +36,8 @@ _CAPTIONS = {
 }
 _TABLE_NOTES = {
     "payoffs": "mean J ± ci95 per (profile, agent); diff = paired difference to the baseline.",
-    "regret": "Nash gap of the profile as written (exact, fluid) and its simulated estimate.",
+    "regret": "Nash gap of the profile as written (exact and fluid in §2–§4, Monte Carlo in §5) "
+    "and its simulated estimate.",
     "deviations": "the deviator's own paired gain.",
     "traders": "implementation shortfall vs the arrival price = timing + permanent impact + "
     "spread cost + temporary cost; penalties = ∫φQ²dt + AQ_T²; completion = 1 − Q_T/q₀.",

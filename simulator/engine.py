@@ -192,6 +192,16 @@ class Market:
     def post_quotes(self) -> None:
         """Every maker has set its quotes: compute the best quotes."""
 
+    routes: np.ndarray | None = None
+    """``(sources, makers, M)``: the volume each order source (each trader, noise buys, noise
+    sells) sent to each maker in the step, where the engine routes orders to makers (§5 discrete
+    flow); None otherwise."""
+
+    @staticmethod
+    def route_sources(scenario: Scenario) -> int:
+        """How many order sources :attr:`routes` has for ``scenario`` (0: no routes)."""
+        return 0
+
     def clear(self, step: int, price: np.ndarray, nb: np.ndarray, ns: np.ndarray) -> None:
         """Compute the step's fills and cash flows from ``rates``/``quotes`` at P_k = ``price``."""
         raise NotImplementedError
@@ -439,7 +449,12 @@ class LogitMarket(BestQuoteMarket):
         self._source_side = np.array([0 if q else 1 for q in self._buyers[:, 0]] + [0, 1])
         self._ask_sources = [*self._buyer_rows, nt]
         self._bid_sources = [*self._seller_rows, nt + 1]
-        self._split: np.ndarray | None = None
+        if self.discrete:
+            self.routes = np.zeros((nt + 2, self.nm, paths))
+
+    @staticmethod
+    def route_sources(scenario: Scenario) -> int:
+        return len(scenario.traders) + 2 if scenario.flow != "fluid" else 0
 
     def _compute_shares(self) -> np.ndarray:
         z = self._shares
@@ -499,9 +514,7 @@ class LogitMarket(BestQuoteMarket):
         buys). A source's volume is the sum over makers; a maker's the sum over sources."""
         nt = self.nt
         rates = self._intensities(nb, ns)  # (nt + 2, M): |v|, a, b
-        split = self._split
-        if split is None:
-            split = self._split = np.empty((nt + 2, self.nm, self.paths))
+        split = self.routes
         np.multiply(rates[:, None, :], shares[:, self._source_side].swapaxes(0, 1), out=split)
         self._discrete_volumes(step, split.reshape(-1, self.paths))
         volumes = split.sum(axis=1)

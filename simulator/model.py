@@ -70,6 +70,9 @@ class Recorder:
             self.market["noise_factor"] = state()
         self.market["noise_buy_rate"] = per_step()
         self.market["noise_sell_rate"] = per_step()
+        sources = engine.route_sources(scenario)
+        self.routes = np.empty((sources, len(scenario.makers), n, r)) if sources else None
+        """``(sources, makers, n, R)``: the engine's :attr:`~simulator.engine.Market.routes`."""
         self.agents: list[dict[str, np.ndarray]] = []
         roles = [a.role for a in scenario.agents] + (["noise"] if noise else [])
         for role in roles:
@@ -105,6 +108,8 @@ class Recorder:
         if block.recorded and cols.stop > self.recorded:
             raise ValueError(f"paths {lo}..{cols.stop - 1} are beyond the {self.recorded} recorded")
         self.reference_price[:, cols] = block.reference_price
+        if self.routes is not None:
+            self.routes[..., cols] = block.routes
         for name, values in block.market.items():
             self.market[name][:, cols] = values
         for mine, theirs in zip(self.agents, block.agents, strict=True):
@@ -329,6 +334,9 @@ class MarketModel(mesa.Model):
         steps = []
         for name in m.recorded_steps:
             steps.append((mk[name], getattr(m, name)[c]))
+        if rec.routes is not None:
+            for s, j in np.ndindex(rec.routes.shape[:2]):
+                steps.append((rec.routes[s, j], m.routes[s, j, c]))
         steps.append((mk["noise_buy_rate"], self.noise.buy[c]))
         steps.append((mk["noise_sell_rate"], self.noise.sell[c]))
         for agent, arrays in zip(self.strategic, rec.agents, strict=False):

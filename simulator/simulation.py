@@ -11,6 +11,7 @@ import numpy as np
 from policies.base import Policy
 from policies.catalog import build_policy, check_policy_names
 from policies.registry import PolicyContext
+from simulator.engine import ENGINES
 from simulator.model import MarketModel, Recorder
 from simulator.processes import BLOCK, TIME_BATCH, NoiseRates
 from simulator.resources import check_memory, human_bytes
@@ -70,7 +71,8 @@ def memory_plan(scenario: Scenario, paths: int, recorded: int) -> int:
     per_path = 8 * (16 * accounts + TIME_BATCH * streams)
     chunk = max(1, min(paths, CHUNK_BYTES // per_path))
     terminal = 8 * 3 * accounts * paths
-    trajectories = 8 * (steps + 1) * recorded * (8 * accounts + 6)
+    routes = ENGINES[scenario.market.kind].route_sources(scenario) * nm
+    trajectories = 8 * (steps + 1) * recorded * (8 * accounts + 6 + routes)
     check_memory(
         terminal + trajectories + chunk * per_path,
         f"simulating {paths} paths of {steps} steps for {accounts - 1} agents (terminal costs "

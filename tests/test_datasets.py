@@ -193,6 +193,53 @@ def test_poisson_events_are_single_lots_in_time_order_inside_their_step(
     assert set(noise_buys["counterparty"].astype(str)) <= {"as_maker", "cs_maker"}
 
 
+@pytest.mark.parametrize("flow", ["poisson", "fluid"])
+def test_logit_orders_name_their_maker_and_its_fill_shares_their_time(
+    cluster: str, tmp_path: Path, flow: str
+) -> None:
+    sc = quote_scenario(flow, "logit")
+    generate_dataset(sc, 60, tmp_path, scheduler=cluster, progress=False)
+    ev = open_dataset(tmp_path).to_pandas()
+    for c in ("event_type", "agent", "side", "counterparty"):
+        ev[c] = ev[c].astype(str)
+    orders = ev[ev["event_type"] == "market_order"].reset_index(drop=True)
+    fills = ev[ev["event_type"] == "fill"].reset_index(drop=True)
+    # one fill per order, in the same order: same path, time and size, the routed maker, the
+    # opposite side, at the maker's quote of that side
+    assert len(orders) == len(fills) > 1000
+    assert set(orders["counterparty"]) == {"as_maker", "cs_maker"}
+    for col in ("path", "step", "time", "size"):
+        assert np.array_equal(orders[col].to_numpy(), fills[col].to_numpy()), col
+    assert np.array_equal(orders["counterparty"].to_numpy(), fills["agent"].to_numpy())
+    assert np.all(orders["side"].to_numpy() != fills["side"].to_numpy())
+    q = _sorted(tmp_path, "quotes").assign(agent=lambda d: d["agent"].astype(str))
+    q = q.set_index(["path", "step", "agent"])
+    key = pd.MultiIndex.from_arrays([fills["path"], fills["step"], fills["agent"]])
+    quoted = np.where(fills["side"] == "sell", q.loc[key, "ask_price"], q.loc[key, "bid_price"])
+    assert np.array_equal(fills["price"].to_numpy(), quoted)
+    # the routing follows the logit shares ζʲ = softmax(−ς·δʲ) of the order's side (ς = 2)
+    spread = np.where(orders["side"] == "buy", "ask_spread", "bid_spread")
+    keys = [
+        pd.MultiIndex.from_arrays([orders["path"], orders["step"], [m] * len(orders)])
+        for m in ("as_maker", "cs_maker")
+    ]
+    delta = np.stack(
+        [
+            np.where(spread == "ask_spread", q.loc[k, "ask_spread"], q.loc[k, "bid_spread"])
+            for k in keys
+        ]
+    )
+    zeta = np.exp(-2.0 * delta) / np.exp(-2.0 * delta).sum(axis=0)
+    to_as = (orders["counterparty"] == "as_maker").to_numpy()
+    if flow == "fluid":  # each source's flow split exactly: size ∝ ζ of the routed maker
+        src = orders.groupby(["path", "step", "agent", "side"], sort=False)["size"].transform("sum")
+        share = np.where(to_as, zeta[0], zeta[1])
+        assert np.allclose(orders["size"], src * share, rtol=1e-12, atol=0)
+    else:  # each lot goes to as_maker with probability ζ (Poisson splitting)
+        dev = (to_as - zeta[0]).sum() / np.sqrt((zeta[0] * (1 - zeta[0])).sum())
+        assert abs(dev) < 4.5
+
+
 def test_outcomes_hold_the_simulated_payoffs(cluster: str, tmp_path: Path) -> None:
     from simulator import simulate
 

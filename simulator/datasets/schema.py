@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.0"
-"""Version of the layout below; bumped on any change of a column's name, type or meaning."""
+SCHEMA_VERSION = "1.1"
+"""Version of the layout below; bumped on any change of a column's name, type or meaning (1.1:
+§5 market orders name the maker they were routed to, and its fill shares their time)."""
 
 TABLES = ("events", "quotes", "state", "outcomes")
 """The Parquet tables, one dataset folder each (``quotes`` only in markets with quotes)."""

@@ -12,7 +12,9 @@ market orders of one agent and side (or of fills of one maker and side) is volum
 and given that count the arrival times of a Poisson process on [t_k, t_{k+1}) are uniform order
 statistics, drawn from the path's own counter-keyed stream (:func:`path_uniforms`), so they depend
 only on (seed, path). In fluid flow the step's volumes are the events, at t_k. Ties keep a fixed
-order: quotes, then traders' and noise orders, then maker fills.
+order: quotes, then traders' and noise orders, then maker fills. In the §5 logit market each
+source's orders are split per maker (:func:`_routes`): an order names its maker as counterparty,
+and the maker's fill shares the order's arrival-time key, hence its time.
 """
 
 from __future__ import annotations
@@ -133,6 +135,36 @@ class _Source:
     volume: np.ndarray | None
     price: np.ndarray
     counterparty: np.ndarray | None = None
+    key: int | None = None
+    """The source index keying its arrival times (None: its own); a §5 fill shares its order's."""
+
+
+def _routes(block: BlockData, lo: int, hi: int) -> list[tuple[int, int, int, np.ndarray]]:
+    """§5 routing: ``(agent, side, maker, volume (n, R))`` per order source (each trader on its
+    side, noise buys, noise sells) and maker. Discrete flow: the engine's recorded split of each
+    source's orders among the makers (:attr:`simulator.engine.Market.routes`). Fluid flow: the
+    source's volume times the maker's share ζʲ of its side, ζʲ = the maker's fill volume over
+    all makers' (the engine fills maker j with ζʲ·ã and ζʲ·b̃)."""
+    rec, sc = block.recorder, block.scenario
+    nt = len(sc.traders)
+    makers = range(nt, nt + len(sc.makers))
+    sources = [(i, _BUY if a.initial_inventory < 0 else _SELL) for i, a in enumerate(sc.traders)]
+    if "noise" in block.roles:
+        sources += [(len(block.roles) - 1, _BUY), (len(block.roles) - 1, _SELL)]
+    out = []
+    if rec.routes is not None:
+        for s, (agent, side) in enumerate(sources):
+            out += [(agent, side, m, rec.routes[s, j, :, lo:hi]) for j, m in enumerate(makers)]
+        return out
+    volume = ("buy_volume", "sell_volume")
+    fills = {side: [rec.agents[m][volume[1 - side]][:, lo:hi] for m in makers] for side in (0, 1)}
+    totals = {side: np.sum(fills[side], axis=0) for side in (0, 1)}
+    for agent, side in sources:
+        v, total = rec.agents[agent][volume[side]][:, lo:hi], totals[side]
+        for m, fill in zip(makers, fills[side], strict=True):
+            share = np.divide(fill, total, out=np.zeros_like(total), where=total > 0)
+            out.append((agent, side, m, v * share))
+    return out
 
 
 def _sources(block: BlockData, lo: int, hi: int) -> list[_Source]:
@@ -163,7 +195,27 @@ def _sources(block: BlockData, lo: int, hi: int) -> list[_Source]:
             _Source(_ORDER, i, _BUY, buy, buy_price, hit_ask),
             _Source(_ORDER, i, _SELL, sell, sell_price, hit_bid),
         ]
+    if block.scenario.market.kind == "logit":
+        orders, fills = _routed(block, lo, hi, orders, fills, len(quotes))
     return quotes + orders + fills
+
+
+def _routed(
+    block: BlockData, lo: int, hi: int, orders: list[_Source], fills: list[_Source], first: int
+) -> tuple[list[_Source], list[_Source]]:
+    """§5: each source's orders per maker (the maker as counterparty) and the maker's matching
+    fills, at the same times (a fill shares its order's arrival-time key; ``first`` is the
+    index of the first order source). Prices: the order's own, the maker's quote."""
+    price = {(o.agent, o.side): o.price for o in orders}
+    quote = {(f.agent, f.side): f.price for f in fills}
+    n, r = block.scenario.steps, hi - lo
+    routed_orders, routed_fills = [], []
+    for k, (agent, side, maker, volume) in enumerate(_routes(block, lo, hi)):
+        who = np.full((n, r), maker)
+        routed_orders.append(_Source(_ORDER, agent, side, volume, price[agent, side], who))
+        fill_price = quote[maker, 1 - side]
+        routed_fills.append(_Source(_FILL, maker, 1 - side, volume, fill_price, key=first + k))
+    return routed_orders, routed_fills
 
 
 def events(block: BlockData, lo: int, hi: int) -> pa.Table:
@@ -200,8 +252,9 @@ def events(block: BlockData, lo: int, hi: int) -> pa.Table:
         index = np.arange(total) - first[cell]
         random = kind != _QUOTE
         path_global = path_local[random] + (block.start + lo)
+        keys = np.array([i if src.key is None else src.key for i, src in enumerate(sources)])
         bits[random] = path_uniforms(
-            block.seed, path_global, step[random], src_idx[random], index[random]
+            block.seed, path_global, step[random], keys[src_idx[random]], index[random]
         )
     group = (path_local * n + step).astype(np.uint64)
     order = np.argsort((group << np.uint64(UNIFORM_BITS)) | bits, kind="stable")

@@ -61,7 +61,7 @@ from policies.equilibrium.market_making_nash import (
 )
 from simulator.result import SimulationResult
 from simulator.scenario import Scenario
-from simulator.simulation import build_policies, simulate
+from simulator.simulation import build_policies, memory_plan, simulate
 from simulator.statistics import mean_ci, paired_ci
 
 __all__ = [
@@ -316,6 +316,12 @@ def _mc_paths(scenario: Scenario, paths: int | None) -> int:
 def _logit_responses(scenario: Scenario, seed: int, paths: int | None) -> BestResponses:
     """§5: mean-model best-response schedules; the profile replayed path by path."""
     paths = _mc_paths(scenario, paths)
+    fits = memory_plan(scenario, paths, paths)  # every path recorded, in one block
+    if fits < paths:
+        raise ValueError(
+            f"paths = {paths}: the logit Nash gap replays the recorded play of all paths in one "
+            f"block, and at most {fits} paths fit in one block here; allowed: paths <= {fits}"
+        )
     cache: dict = {}
     market, rates, quotes = logit_profile(scenario, seed=seed, cache=cache)
     played = {a.name: f"{a.policy}_schedule" for a in scenario.agents}

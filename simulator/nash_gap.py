@@ -57,6 +57,7 @@ from policies.equilibrium.market_making_nash import (
     DiscreteBestQuoteGame,
     maker_best_response,
     market_making_nash_gap,
+    profile_payoffs,
     trader_best_response,
 )
 from simulator.result import SimulationResult
@@ -244,14 +245,14 @@ class BestResponses:
     ``best``: every agent's best-response schedule (named ``best_response``). The Nash gap holds
     the others fixed *as processes* (open loop), so :meth:`deviation` plays the others' fixed
     strategies: its payoff for ``agent`` is ``best_response_payoff`` (the others' feedback
-    policies would react to the deviation instead). ``mean_model``: §5 only, the mean model's
-    exact gap table (:func:`logit_nash_gap`); ``result``: §5 only, the recorded profile run.
+    policies would react to the deviation instead). ``mean_model_gain``: §5 only, the mean model's
+    exact gains by agent (:func:`logit_nash_gap`); ``result``: §5 only, the recorded profile run.
     """
 
     profile: dict[str, Policy]
     best: dict[str, SchedulePolicy]
     paths: int | None = None
-    mean_model: pd.DataFrame | None = field(default=None, repr=False)
+    mean_model_gain: pd.Series | None = field(default=None, repr=False)
     result: SimulationResult | None = field(default=None, repr=False)
 
     def deviation(self, agent: str) -> dict[str, Policy]:
@@ -277,7 +278,7 @@ def best_responses(scenario: Scenario, seed: int = 0, paths: int | None = None) 
             best[name] = SchedulePolicy("trader", "best_response", u)
     elif kind in ("best_quote", "acas"):
         market, rates, quotes = best_quote_profile(scenario, seed=seed)
-        profile, best = _best_quote_responses(market, rates, quotes, played)
+        profile, best, _ = _best_quote_responses(market, rates, quotes, played)
     elif kind == "logit":
         return _logit_responses(scenario, seed, paths)
     else:
@@ -289,18 +290,22 @@ def best_responses(scenario: Scenario, seed: int = 0, paths: int | None = None) 
 
 def _best_quote_responses(market, rates, quotes, played: dict[str, str]):
     """Schedules and exact best responses of a §3–§5 discrete market (others' schedules fixed),
-    with the mean-model gap rows (agent, role, payoff, best_response_payoff)."""
+    and each agent's exact gain (best-response payoff − profile payoff) by name."""
     profile: dict[str, Policy] = {}
     best: dict[str, SchedulePolicy] = {}
+    payoffs = profile_payoffs(market, rates, quotes).set_index("agent")["payoff"]
+    gains: dict[str, float] = {}
     for i, name in enumerate(market.trader_names):
         br = trader_best_response(market, rates, quotes, i)
         profile[name] = SchedulePolicy("trader", played[name], rates[i])
         best[name] = SchedulePolicy("trader", "best_response", br.schedule)
+        gains[name] = br.payoff - float(payoffs[name])
     for j, name in enumerate(market.maker_names):
         br = maker_best_response(market, rates, quotes, j)
         profile[name] = SchedulePolicy("maker", played[name], quotes[j])
         best[name] = SchedulePolicy("maker", "best_response", br.schedule)
-    return profile, best
+        gains[name] = br.payoff - float(payoffs[name])
+    return profile, best, gains
 
 
 def _mc_paths(scenario: Scenario, paths: int | None) -> int:
@@ -325,8 +330,7 @@ def _logit_responses(scenario: Scenario, seed: int, paths: int | None) -> BestRe
     cache: dict = {}
     market, rates, quotes = logit_profile(scenario, seed=seed, cache=cache)
     played = {a.name: f"{a.policy}_schedule" for a in scenario.agents}
-    schedules, best = _best_quote_responses(market, rates, quotes, played)
-    mean_gap = market_making_nash_gap(market, rates, quotes)
+    _, best, mean_gains = _best_quote_responses(market, rates, quotes, played)
     res = simulate(
         scenario, paths=paths, seed=seed, policies=_played(scenario, cache), chunk_paths=paths
     )
@@ -338,7 +342,7 @@ def _logit_responses(scenario: Scenario, seed: int, paths: int | None) -> BestRe
         else:
             actions = np.stack([rec.ask_spread, rec.bid_spread], axis=-1)
         profile[a.name] = ReplayPolicy(a.role, f"{a.policy}_replay", actions)
-    return BestResponses(profile, best, paths, mean_gap, res)
+    return BestResponses(profile, best, paths, pd.Series(mean_gains, name="gain"), res)
 
 
 def logit_nash_gap(scenario: Scenario, seed: int = 0, paths: int | None = None) -> pd.DataFrame:
@@ -352,7 +356,7 @@ def logit_nash_gap(scenario: Scenario, seed: int = 0, paths: int | None = None) 
     """
     responses = _logit_responses(scenario, seed, paths)
     res = responses.result
-    mean_gain = responses.mean_model.set_index("agent")["gain"]
+    mean_gain = responses.mean_model_gain
     rows = []
     for a in scenario.agents:
         dev = simulate(

@@ -215,6 +215,12 @@ class Market:
         return self.mark_price(price) if name == "market_price" else getattr(self, name)
 
 
+def trader_column(beta: float | tuple[float, ...]) -> float | np.ndarray:
+    """The scenario's temporary impact for arrays with one row per trader: the one β as a float
+    (bit-identical arithmetic), or the βⁱ as a column ``(N, 1)`` broadcasting over the paths."""
+    return np.asarray(beta, dtype=float)[:, None] if isinstance(beta, tuple) else beta
+
+
 class ImpactMarket(Market):
     """§2: permanent impact I, noise drift ϖ, temporary impact with cross-impact π."""
 
@@ -228,7 +234,7 @@ class ImpactMarket(Market):
         self.noise_drift = np.zeros(paths)  # ϖ_k = α ∫ (a − b) dt
         m = self.spec
         self._alpha_n = m.permanent_impact / self.nt
-        self._beta_n = m.temporary_impact / self.nt
+        self._beta_n = trader_column(m.temporary_impact) / self.nt  # βⁱ/N
         self._pi = m.cross_impact
 
     def clear(self, step: int, price: np.ndarray, nb: np.ndarray, ns: np.ndarray) -> None:
@@ -267,7 +273,7 @@ class BestQuoteMarket(Market):
         self._xi = m.max_spread
         # admissible set A^{i,e} of §3
         self._rate_lo, self._rate_hi = rules.rate_bounds(self._buyers, m.min_rate, m.max_rate)
-        self._beta = m.temporary_impact
+        self._beta = trader_column(m.temporary_impact)  # β, or βⁱ per trader row
         self._coupling = m.cost_coupling if m.temporary_cost == "aggregated" else 0.0
         lam = rules.Intensity.build(m.intensity, m.intensity_decay)
         self._gamma = lam.decay  # exponential Λ: evaluated in place below (None otherwise)

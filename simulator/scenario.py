@@ -20,7 +20,8 @@ TOML layout (read by :func:`load_scenario`; the same nesting is accepted by
 
     [market]                 # MarketSpec; kind in impact | best_quote | acas | logit
     kind = "acas"
-    temporary_impact = 0.1   # beta (required when there are traders)
+    temporary_impact = 0.1   # beta (required when there are traders), or one per trader:
+                             # [0.1, 0.2] (beta^i, the individual lambda^i of §3)
     intensity_decay = 1.5    # gamma in Lambda(x) = exp(-gamma x)
     max_spread = 5.0         # xi
     min_rate = 0.0           # epsilon
@@ -241,6 +242,9 @@ class MarketSpec:
 
     impact (§2):     permanent_impact α, temporary_impact β, cross_impact π (Remark 2.1(3);
                      π = 1 is the aggregated impact of the paper's main text).
+    every kind:      temporary_impact is one β for every trader, or a list with one βⁱ per
+                     trader (trader i pays its own βⁱ: the individual λⁱ of §3, Def. 3.2);
+                     read it with :meth:`trader_impacts`.
     best_quote (§3): intensity ("exponential" with intensity_decay γ, or a callable Λ),
                      temporary_cost ("individual": βv², or "aggregated": vⁱ(β vⁱ + β·c·mean v⁻ⁱ)
                      with c = cost_coupling), temporary_impact β, max_spread ξ, min_rate ε,
@@ -255,7 +259,7 @@ class MarketSpec:
 
     kind: MarketKind
     permanent_impact: float = 0.0
-    temporary_impact: float = 0.0
+    temporary_impact: float | tuple[float, ...] = 0.0
     cross_impact: float = 1.0
     intensity: str | Callable[[Any], Any] = "exponential"
     intensity_decay: float = 1.0
@@ -277,11 +281,19 @@ class MarketSpec:
             "permanent_impact",
             _number(f"{p}.permanent_impact", self.permanent_impact, low=0.0),
         )
-        _set(
-            self,
-            "temporary_impact",
-            _number(f"{p}.temporary_impact", self.temporary_impact, low=0.0),
-        )
+        beta = self.temporary_impact
+        if isinstance(beta, list | tuple):
+            if not beta:
+                raise ValueError(
+                    f"{p}.temporary_impact = {beta!r} must be a number or a non-empty list of "
+                    "numbers (one per trader)"
+                )
+            beta = tuple(
+                _number(f"{p}.temporary_impact[{i}]", b, low=0.0) for i, b in enumerate(beta)
+            )
+        else:
+            beta = _number(f"{p}.temporary_impact", beta, low=0.0)
+        _set(self, "temporary_impact", beta)
         pi = _number(f"{p}.cross_impact", self.cross_impact)
         if not 0.0 <= pi < 2.0:
             raise ValueError(
@@ -357,6 +369,11 @@ class MarketSpec:
                     f"{p}.temporary_cost = {self.temporary_cost!r} is not allowed "
                     "for acas; §4 uses λ(v) = βv²: temporary_cost = 'individual'"
                 )
+
+    def trader_impacts(self, traders: int) -> tuple[float, ...]:
+        """βⁱ of each of ``traders`` traders: the list as given, or the one β repeated."""
+        beta = self.temporary_impact
+        return beta if isinstance(beta, tuple) else (beta,) * traders
 
 
 @dataclass(frozen=True)
@@ -468,9 +485,18 @@ class Scenario:
     def _check_mechanism(self) -> None:
         kind = self.market.kind
         nt, nm = len(self.traders), len(self.makers)
-        if nt and self.market.temporary_impact <= 0.0:
+        beta = self.market.temporary_impact
+        if isinstance(beta, tuple) and len(beta) != nt:
             raise ValueError(
-                f"market.temporary_impact = {self.market.temporary_impact!r} is not allowed; it "
+                f"market.temporary_impact = {list(beta)!r} has {len(beta)} values but there are "
+                f"{nt} traders; allowed: one number for every trader, or one value per trader"
+            )
+        bad = [i for i, b in enumerate(self.market.trader_impacts(nt)) if b <= 0.0]
+        if bad:
+            field_ = "market.temporary_impact" + (f"[{bad[0]}]" if isinstance(beta, tuple) else "")
+            value = beta[bad[0]] if isinstance(beta, tuple) else beta
+            raise ValueError(
+                f"{field_} = {value!r} is not allowed; it "
                 "must be > 0 when there are traders (beta bounded away from zero: Assumption 2.4 "
                 "in §2, strong convexity of the temporary cost in Definition 3.2 for §3-§5)"
             )

@@ -273,22 +273,26 @@ def test_bad_solution_queries_are_rejected():
 
 
 def test_a_sequence_for_a_time_coefficient_is_refused_not_guessed():
-    # three traders and three β values: one per trader, or a profile over time? Neither is
-    # guessed; a time profile must be explicit, and the error says how to write it.
+    # three traders and three values: one per trader, or a profile over time? Neither is
+    # guessed for a coefficient of time; a time profile must be explicit, and the error says
+    # how to write it. temporary_impact takes one βⁱ per trader, so its sequence means that.
     kw = dict(
         horizon=1.0,
-        permanent_impact=0.1,
+        temporary_impact=0.5,
         running_penalty=[0.2, 0.5, 0.1],
         terminal_penalty=1.0,
         initial_inventory=[5.0, -3.0, 2.0],
     )
     with pytest.raises(
         ValueError,
-        match=r"temporary_impact = \[0\.5, 0\.4, 0\.6\] is a sequence.*"
-        r"Profile\(\[0\.5, 0\.4, 0\.6\]\)",
+        match=r"permanent_impact = \[0\.1, 0\.2, 0\.3\] is a sequence.*"
+        r"Profile\(\[0\.1, 0\.2, 0\.3\]\)",
     ):
-        ExecutionGame(temporary_impact=[0.5, 0.4, 0.6], **kw)
-    game = ExecutionGame(temporary_impact=Profile([0.5, 0.4, 0.6]), **kw)
-    assert game.coefficients.beta(0.5) == 0.4
+        ExecutionGame(permanent_impact=[0.1, 0.2, 0.3], **kw)
+    kw["permanent_impact"] = 0.1
+    game = ExecutionGame(**{**kw, "temporary_impact": Profile([0.5, 0.4, 0.6])})
+    assert game.coefficients.beta(0.5) == 0.4 and game.impact_scale is None
+    game = ExecutionGame(**{**kw, "temporary_impact": [0.5, 0.4, 0.6]})
+    assert game.trader_impact(0.5).tolist() == [0.5, 0.4, 0.6]
     with pytest.raises(ValueError, match="non-empty sequence of finite numbers"):
         Profile([])

@@ -5,8 +5,9 @@ on the equal sub-intervals ``[jT/m, (j+1)T/m)`` of [0, T], right-continuous, las
 scenario convention read by :func:`simulator.profiles.profile_at`) or a callable ``t -> float``.
 
 A bare sequence is refused: in the solvers' signatures a sequence means one value per agent
-(penalties, initial inventories), so a time profile must say so, ``Profile([0.5, 0.4, 0.6])``,
-and ``temporary_impact=[0.5, 0.4, 0.6]`` with three traders is an error, not a guess.
+(penalties, initial inventories, the temporary impacts βⁱ), so a time profile must say so,
+``Profile([0.1, 0.2, 0.3])``, and ``permanent_impact=[0.1, 0.2, 0.3]`` with three traders is an
+error, not a guess.
 """
 
 from __future__ import annotations

@@ -2,10 +2,12 @@
 
 Trader i holds ``Qⁱ = q₀ⁱ + ∫vⁱ``; the market price is ``S = P + ∫ α/N Σ_j vʲ dt + ϖ`` with the
 noise drift ``ϖ_t = ∫₀ᵗ α (buy − sell) ds`` (buy pressure pushes the price up) and trader i pays
-``S + β/N (vⁱ + π Σ_{j≠i} vʲ)`` (Remark 2.1(3); π = 1 is the paper's aggregated impact). With
-P₀ = 0 its objective is (paper p. 5, after integration by parts)
+``S + β/N (vⁱ + π Σ_{j≠i} vʲ)`` (Remark 2.1(3); π = 1 is the paper's aggregated impact), or
+with one βⁱ per trader (``temporary_impact`` a sequence: the individual λⁱ of §3)
+``S + βⁱ/N (vⁱ + π Σ_{j≠i} vʲ)``. With P₀ = 0 its objective is (paper p. 5, after integration by
+parts)
 
-    Jⁱ = E[∫ (Qⁱ α/N Σv − β/N vⁱ(vⁱ + πΣ_{j≠i}vʲ) − vⁱϖ − φⁱ(Qⁱ)²) dt + Qⁱ_T ϖ_T − Aⁱ(Qⁱ_T)²].
+    Jⁱ = E[∫ (Qⁱ α/N Σv − βⁱ/N vⁱ(vⁱ + πΣ_{j≠i}vʲ) − vⁱϖ − φⁱ(Qⁱ)²) dt + Qⁱ_T ϖ_T − Aⁱ(Qⁱ_T)²].
 
 The Nash equilibrium (Thm 2.5) is ``v = D Y + E Q − N/(c_π β)·w`` (eq. (2)) with (Q, Y) solving
 FBSDE (3); :mod:`policies.equilibrium.execution_riccati` solves its decoupling ``Y = R Q + H``
@@ -63,6 +65,23 @@ __all__ = [
 Coefficient = CoefficientValue
 
 
+def _temporary_impact(value: Any, n: int) -> tuple[Any, np.ndarray | None]:
+    """(β(t), s): a shared coefficient as given with s = None, or from one βⁱ > 0 per trader
+    β ≡ 1 and sⁱ = βⁱ (βⁱ(t) = β(t)·sⁱ); equal βⁱ are the shared β (one class, same numbers)."""
+    if not isinstance(value, (list, tuple, np.ndarray)):
+        return value, None
+    beta = _per_trader("temporary_impact", value, n)
+    if np.any(beta <= 0):
+        i = int(np.argmax(beta <= 0))
+        raise ValueError(
+            f"temporary_impact[{i}] = {float(beta[i])!r}; allowed: βⁱ > 0 (Assumption 2.4; a time "
+            "profile shared by all traders is Profile([...]))"
+        )
+    if np.all(beta == beta[0]):
+        return float(beta[0]), None
+    return 1.0, beta
+
+
 def _per_trader(name: str, value: float | Sequence[float], n: int) -> np.ndarray:
     arr = np.asarray(value, dtype=float)
     if arr.ndim == 0:
@@ -81,7 +100,8 @@ def _per_trader(name: str, value: float | Sequence[float], n: int) -> np.ndarray
 class ExecutionGame:
     """The §2 execution game with deterministic coefficients (Guo & Jin, FBSDE (3)).
 
-    ``permanent_impact`` α ≥ 0 and ``temporary_impact`` β > 0: float or callable t ↦ float;
+    ``permanent_impact`` α ≥ 0 and ``temporary_impact`` β > 0: float, callable t ↦ float or
+    :class:`Profile`; ``temporary_impact`` may also be one βⁱ > 0 per trader (a sequence);
     ``running_penalty`` φⁱ ≥ 0, ``terminal_penalty`` Aⁱ ≥ 0: scalar or one per trader;
     ``initial_inventory`` q₀ (length N); noise rates ≥ 0: float, callable, or a tuple giving a
     piecewise-constant profile on equal sub-intervals of [0, T]; ``cross_impact`` π ∈ [0, 2).
@@ -89,7 +109,7 @@ class ExecutionGame:
 
     horizon: float
     permanent_impact: Coefficient
-    temporary_impact: Coefficient
+    temporary_impact: Coefficient | Sequence[float]
     running_penalty: float | Sequence[float]
     terminal_penalty: float | Sequence[float]
     initial_inventory: Sequence[float]
@@ -98,6 +118,8 @@ class ExecutionGame:
     cross_impact: float = 1.0
     names: Sequence[str] | None = None
     coefficients: ImpactCoefficients = field(init=False, repr=False)
+    impact_scale: np.ndarray | None = field(init=False, repr=False)
+    """sⁱ with βⁱ(t) = β(t)·sⁱ (``coefficients.beta`` is β(t)); None when β is shared."""
 
     def __post_init__(self) -> None:
         t_end = self.horizon
@@ -123,9 +145,10 @@ class ExecutionGame:
             if len(names) != n or len(set(names)) != n:
                 raise ValueError(f"names = {names!r}; allowed: {n} distinct names")
             object.__setattr__(self, "names", names)
+        beta, scale = _temporary_impact(self.temporary_impact, n)
         co = ImpactCoefficients(
             alpha=Coef.build("permanent_impact", self.permanent_impact, t_end),
-            beta=Coef.build("temporary_impact", self.temporary_impact, t_end),
+            beta=Coef.build("temporary_impact", beta, t_end),
             buy=Coef.build("noise_buy_rate", self.noise_buy_rate, t_end),
             sell=Coef.build("noise_sell_rate", self.noise_sell_rate, t_end),
             traders=n,
@@ -143,6 +166,7 @@ class ExecutionGame:
         object.__setattr__(self, "running_penalty", phi)
         object.__setattr__(self, "terminal_penalty", a_pen)
         object.__setattr__(self, "coefficients", co)
+        object.__setattr__(self, "impact_scale", scale)
 
     def _check_times(self, co: ImpactCoefficients | None = None) -> np.ndarray:
         co = co or self.coefficients
@@ -164,35 +188,47 @@ class ExecutionGame:
 
     # ----------------------------------------------------------------------------------------
     def classes(self) -> TraderClasses:
-        """Traders with equal (φⁱ, Aⁱ) (the only trader data entering R and H)."""
+        """Traders with equal (φⁱ, Aⁱ, βⁱ) (the only trader data entering R and H)."""
         return self._classes
 
     @cached_property
     def _classes(self) -> TraderClasses:
-        return TraderClasses.detect(self.running_penalty, self.terminal_penalty)
+        return TraderClasses.detect(self.running_penalty, self.terminal_penalty, self.impact_scale)
+
+    def trader_impact(self, t: Any) -> np.ndarray:
+        """βⁱ(t) of every trader: shape (N,) at a scalar t, (len(t), N) at an array of times."""
+        beta = np.asarray(self.coefficients.beta(t), dtype=float)[..., None]
+        if self.impact_scale is None:
+            return np.broadcast_to(beta, (*beta.shape[:-1], self.traders))
+        return beta * self.impact_scale
 
     def conditions(self) -> dict[str, bool]:
         """Which of the paper's sufficient conditions hold (checked on a grid of [0, T]).
 
-        * ``assumption_2_4``: β ≥ C > 0 and 4Nβφⁱ ≥ α² for all i, t (concave Hamiltonians);
+        * ``assumption_2_4``: βⁱ ≥ C > 0 and 4Nβⁱφⁱ ≥ α² for all i, t (concave Hamiltonians);
         * ``theorem_2_7``: α ≡ 0, or homogeneous (φⁱ, Aⁱ) with 2(N+1)βφ ≥ α² (proved for π = 1);
         * ``theorem_2_10``: α ≥ C > 0, Aⁱ > C, φⁱ − (N+1)α²/(8Nβ) ≥ C (proved for π = 1);
         * ``cross_impact_is_paper``: π = 1 (the theorems' setting; other π use the same FOC).
+        Theorems 2.7 and 2.10 are proved for a β shared by all traders: with unequal βⁱ they are
+        reported False (the solver then also checks the Riccati solution inside each step).
         Failure does not stop :meth:`solve`; a Riccati blow-up does.
         """
         co = self.coefficients
         grid = self._check_times()
         a = np.asarray(co.alpha(grid), dtype=float)
         b = np.asarray(co.beta(grid), dtype=float)
-        phi = float(np.min(self.running_penalty))  # every condition is monotone in φⁱ
         n = self.traders
+        shared = self.impact_scale is None
         homogeneous = self.classes().count == 1
+        phi = float(np.min(self.running_penalty))  # every condition is monotone in φⁱ
+        # Assumption 2.4 on min_i sⁱφⁱ (βⁱφⁱ = β sⁱφⁱ)
+        s_phi = phi if shared else float(np.min(self.impact_scale * self.running_penalty))
         return {
-            "assumption_2_4": bool(np.min(b) > 0 and np.all(4 * n * b * phi >= a * a)),
-            "theorem_2_7": bool(
-                np.all(a == 0) or (homogeneous and np.all(2 * (n + 1) * b * phi >= a * a))
-            ),
-            "theorem_2_10": bool(
+            "assumption_2_4": bool(np.min(b) > 0 and np.all(4 * n * b * s_phi >= a * a)),
+            "theorem_2_7": shared
+            and bool(np.all(a == 0) or (homogeneous and np.all(2 * (n + 1) * b * phi >= a * a))),
+            "theorem_2_10": shared
+            and bool(
                 np.min(a) > 0
                 and np.min(self.terminal_penalty) > 0
                 and np.min(phi - (n + 1) * a * a / (8 * n * b)) > 0
@@ -224,9 +260,18 @@ class ExecutionGame:
         co, t_end = self.coefficients, float(self.horizon)
         q0 = self.initial_inventory
         if method == "dense":
-            cl = TraderClasses.singletons(self.running_penalty, self.terminal_penalty)
+            cl = TraderClasses.singletons(
+                self.running_penalty, self.terminal_penalty, self.impact_scale
+            )
             fld = solve_dense(
-                co, self.running_penalty, self.terminal_penalty, t_end, q0, rtol, atol
+                co,
+                self.running_penalty,
+                self.terminal_penalty,
+                t_end,
+                q0,
+                rtol,
+                atol,
+                cl.impact_scale,
             )
             value = fld.value
         else:
@@ -344,16 +389,19 @@ class ExecutionSolution:
         return self._excess_adjoint(t, q) + w
 
     def feedback(self, t: float, inventory: np.ndarray) -> np.ndarray:
-        """Equilibrium rates (2): ``v = D Y + E Q − N/(c_π β) ϖ`` at inventories (N,) or (M, N).
+        """Equilibrium rates (2): ``v = D (Y − ϖ) + E Q`` at inventories (N,) or (M, N).
 
-        The level of the realised ϖ_t cancels exactly (module doc: Y shifts by ϖ_t·1 and
-        ``D·1 = N/(c_π β)·1``), so the rates are evaluated at ϖ = 0: ``v = D Ỹ + E Q`` with
-        ``Ỹ = Y − ϖ``, the same for every realisation of ϖ_t.
+        The level of the realised ϖ_t cancels exactly (module doc: Y shifts by ϖ_t·1), so the
+        rates are evaluated at ϖ = 0: ``v = D Ỹ + E Q`` with ``Ỹ = Y − ϖ``, the same for every
+        realisation of ϖ_t. With one βⁱ per trader D and E act on Ỹ/s and Q/s (S⁻¹).
         """
         q = self._inventory(inventory)
         y = self._excess_adjoint(t, q)
         co = self.game.coefficients
         s_d, s_e, c, _, _ = co.scalars(t)
+        scale = self.game.impact_scale
+        if scale is not None:
+            y, q = y / scale, q / scale
         sy = y.sum(axis=-1, keepdims=True)
         sq = q.sum(axis=-1, keepdims=True)
         return s_d * (y - c * sy) + s_e * (q - c * sq)

@@ -6,7 +6,7 @@ Nash concept, Def. 2.3) and let trader i choose piecewise-constant rates u_0, �
 grid t_k = k·dt. The engine (:mod:`simulator.engine`'s docstring, "§2 impact") charges, with
 P₀ = 0 and E[P] = 0,
 
-    Jⁱ(u) = −Σ_k [I_k + ϖ_k + ½(Δ_k + ω_k) + β_k/N (u_k + π O_k)] u_k dt + (I_n + ϖ_n) Q_n
+    Jⁱ(u) = −Σ_k [I_k + ϖ_k + ½(Δ_k + ω_k) + βⁱ_k/N (u_k + π O_k)] u_k dt + (I_n + ϖ_n) Q_n
             − Σ_k φ dt (Q_k² + Q_k Q_{k+1} + Q_{k+1}²)/3 − A Q_n²,
 
     Q_k = q₀ + dt Σ_{l<k} u_l,  Δ_k = α_k/N (u_k + O_k) dt,  I_k = Σ_{l<k} Δ_l,
@@ -49,7 +49,7 @@ def _grid(game: ExecutionGame, rates: np.ndarray):
     t = np.arange(steps) * dt
     co = game.coefficients
     alpha = np.asarray(co.alpha(t), dtype=float)
-    beta = np.asarray(co.beta(t), dtype=float)
+    beta = game.trader_impact(t)  # βⁱ_k, (steps, N)
     omega = alpha * (np.asarray(co.buy(t)) - np.asarray(co.sell(t))) * dt
     varpi = np.concatenate([[0.0], np.cumsum(omega)])  # ϖ_0..ϖ_n
     return v, steps, dt, alpha, beta, omega, varpi
@@ -65,7 +65,7 @@ def execution_payoffs(game: ExecutionGame, rates: np.ndarray) -> np.ndarray:
     delta = alpha / n_tr * total * dt  # Δ_k
     impact = np.concatenate([[0.0], np.cumsum(delta)])  # I_0..I_n
     mid = (impact[:-1] + varpi[:-1] + 0.5 * (delta + omega))[:, None]
-    price = rules.impact_price(mid, v, beta[:, None] / n_tr, pi, axis=1)
+    price = rules.impact_price(mid, v, beta / n_tr, pi, axis=1)
     cash = -(price * v * dt).sum(axis=0)
     phi, a_pen = game.running_penalty, game.terminal_penalty
     running = rules.running_penalty(q[:-1], q[1:], phi, dt).sum(axis=0)
@@ -79,7 +79,7 @@ def _quadratic(game: ExecutionGame, rates: np.ndarray, i: int):
     pi = game.coefficients.cross_impact
     others = v.sum(axis=1) - v[:, i]
     q0, phi, a_pen = game.initial_inventory[i], game.running_penalty[i], game.terminal_penalty[i]
-    a, b = alpha / n_tr, beta / n_tr
+    a, b = alpha / n_tr, beta[:, i] / n_tr
     tri = np.tril(np.ones((n + 1, n)), -1) * dt  # Q = q0 + tri u  (rows k = 0..n)
     i_o = tri @ (a * others)  # impact of the others, I_k = (tri·diag(a)) u + i_o
     quad = -dt * (tri[:n] * a[None, :]) - np.diag(dt * (0.5 * a * dt + b))

@@ -39,7 +39,8 @@ class _Segment:
 
     Aggregate part (class-constant vectors), augmented with the constant 1 for the forcing:
     ``(q, ỹ, 1)' = 𝓗 (q, ỹ, 1)``, 𝓗 = [[M_E, M_D, 0], [M_G, M_F, −ϖ'·1], [0, 0, 0]]
-    (Q' = D Ỹ + E Q, Ỹ' = F Ỹ + G Q − ϖ'); within-class part: K 2×2 blocks [[s_E, s_D], [2φ_k, 0]].
+    (Q' = D Ỹ + E Q, Ỹ' = F Ỹ + G Q − ϖ'); within-class part: K 2×2 blocks
+    [[s_E/s_k, s_D/s_k], [2φ_k, 0]] (s_k: the class's temporary-impact scale, βⁱ = β s_k).
     ``expm`` is taken in variables ŷ = σ ỹ that balance the D and G blocks.
     """
 
@@ -48,8 +49,8 @@ class _Segment:
         t = 0.5 * (a + b)
         self.s_d, self.s_e, self.c, self.f, self.g_o = co.scalars(t)
         self.alpha, self.beta, self.drift = co.alpha(t), co.beta(t), co.drift(t)
-        k, n, phi = cl.count, cl.sizes, cl.running_penalty
-        eye, one_n = np.eye(k), np.outer(np.ones(k), n)
+        k, phi, s = cl.count, cl.running_penalty, cl.impact_scale
+        eye, one_n = np.diag(1.0 / s), np.outer(np.ones(k), cl.weights)  # S⁻¹, O S⁻¹
         h = np.zeros((2 * k + 1, 2 * k + 1))
         h[:k, :k] = self.s_e * (eye - self.c * one_n)
         h[:k, k : 2 * k] = self.s_d * (eye - self.c * one_n)
@@ -57,12 +58,12 @@ class _Segment:
         h[k : 2 * k, k : 2 * k] = -self.f * one_n
         h[k : 2 * k, 2 * k] = -self.drift
         g_norm = np.abs(h[k : 2 * k, :k]).sum(axis=0).max()
-        sigma = np.sqrt(self.s_d / g_norm) if g_norm > 0 else 1.0
+        sigma = np.sqrt(self.s_d / s.min() / g_norm) if g_norm > 0 else 1.0
         self.scale = np.concatenate([np.ones(k), np.full(k, 1.0 / sigma), [1.0]])
         self.h_hat = h * (self.scale[None, :] / self.scale[:, None])  # S⁻¹ 𝓗 S
         hd = np.zeros((k, 2, 2))
-        hd[:, 0, 0], hd[:, 0, 1], hd[:, 1, 0] = self.s_e, self.s_d, 2 * phi
-        self.sigma_d = np.where(phi > 0, np.sqrt(self.s_d / np.maximum(2 * phi, 1e-300)), 1.0)
+        hd[:, 0, 0], hd[:, 0, 1], hd[:, 1, 0] = self.s_e / s, self.s_d / s, 2 * phi
+        self.sigma_d = np.where(phi > 0, np.sqrt(hd[:, 0, 1] / np.maximum(2 * phi, 1e-300)), 1.0)
         hd[:, 0, 1] /= self.sigma_d
         hd[:, 1, 0] *= self.sigma_d
         self.hd_hat = hd
@@ -179,7 +180,7 @@ def _check_work(segs: list[_Segment], theta: float, k: int) -> None:
         check_memory(
             16 * nodes * (k * k + 2 * k),
             f"the §2 Riccati solution for {k} trader classes on {int(nodes)} nodes",
-            "give fewer traders distinct (running_penalty, terminal_penalty) pairs",
+            "give fewer traders distinct (running_penalty, terminal_penalty, temporary_impact)",
         )
     if not need <= MAX_SUBSTEPS:  # also NaN/inf
         fastest = max(seg.rate for seg in segs)
@@ -216,12 +217,12 @@ def solve_structured_exponential(
     guarantees existence) also samples det X at ¼, ½, ¾ of every sub-step, so that two modes
     crossing in the same sub-step are caught too. The pole is then located by brentq.
     """
-    k, n, phi = cl.count, cl.sizes, cl.running_penalty
+    k, n, phi, s = cl.count, cl.sizes, cl.running_penalty, cl.impact_scale
     bound = blowup_bound(phi, cl.terminal_penalty, horizon)
     check_memory(  # the Hamiltonian 𝓗 of each segment and its exponentials
         8 * 8 * (2 * k + 1) ** 2,
         f"the §2 Riccati system of {k} trader classes ({2 * k + 1}² Hamiltonian)",
-        "give fewer traders distinct (running_penalty, terminal_penalty) pairs",
+        "give fewer traders distinct (running_penalty, terminal_penalty, temporary_impact)",
     )
     segs = [_Segment(co, cl, a, b) for a, b in segments(horizon, co.breakpoints)]
     _check_work(segs, theta, k)
@@ -289,11 +290,11 @@ def solve_structured_exponential(
             sg = states[:-1] @ pg.T
             dg = np.einsum("kab,jkb->jka", pdg, dstates[:-1])
             mg, yg, rg, eg = sg[:, :k], sg[:, k : 2 * k], dg[:, :, 0], dg[:, :, 1]
-            dm = apply_class_w(seg.s_d, seg.c, n, yg) + apply_class_w(seg.s_e, seg.c, n, mg)
-            drho = seg.s_d * eg + seg.s_e * rg
+            dm = apply_class_w(seg.s_d, seg.c, cl, yg) + apply_class_w(seg.s_e, seg.c, cl, mg)
+            drho = (seg.s_d * eg + seg.s_e * rg) / s
             wg = (w0 + seg.drift * (seg.nodes[:-1] + x * h - seg.a))[:, None]
             ia, ib, ic = class_integrands(
-                seg.alpha, seg.beta, co.traders, co.cross_impact, n, phi, mg, dm, rg, drho, wg
+                seg.alpha, seg.beta, co.traders, co.cross_impact, n, s, phi, mg, dm, rg, drho, wg
             )
             qa += wt * h * ia.sum(axis=0)
             qb += wt * h * ib.sum(axis=0)

@@ -19,14 +19,24 @@ inverts with ``W = [(2−π)I + πO]⁻¹ = (I − (π/c_π) O)/(2−π)``, ``c_
 
 and the rate is ``v = D (R Q + Z) + E Q``: only the noise *drift* enters, not the level of ϖ.
 
-**Class structure.** Traders with equal (φⁱ, Aⁱ) form a class; U is the N×K class indicator.
+**One βⁱ per trader.** Trader i may pay its own temporary impact βⁱ(t) = β(t)·sⁱ (the
+individual λⁱ of §3; ``sⁱ`` = ``impact_scale``, 1 when β is common). Its first-order condition
+is ``βⁱ((2−π) vⁱ + π Σ_j vʲ) = N(yⁱ − ϖ) + α qⁱ``, so with S⁻¹ = diag(1/sⁱ) every formula above
+holds with D = (N/β) W S⁻¹, E = (α/β) W S⁻¹ and, from the adjoint equation
+``dYⁱ = (2φⁱ qⁱ − (α/N) Σ_j vʲ) dt``, F = −(α/N) O D = −α/(c_π β)·O S⁻¹ and
+G = 2 diag(φ) − (α/N) O E = 2 diag(φ) − α²/(N c_π β)·O S⁻¹ (O W = O/c_π). The ϖ-level argument
+is unchanged (the rate reads Y − ϖ).
+
+**Class structure.** Traders with equal (φⁱ, Aⁱ, sⁱ) form a class; U is the N×K class indicator.
 Every matrix above lies in the algebra ``X = diag(d_{c(i)}) + U C Uᵀ``, closed under products.
 The algebra is isomorphic to pairs ``(d, M)`` with ``d ∈ R^K`` (action on within-class zero-sum
 vectors) and ``M = diag(d) + C diag(n) ∈ R^{K×K}`` (action on class-constant vectors ``U h``),
 multiplied componentwise: ``(d₁, M₁)(d₂, M₂) = (d₁d₂, M₁M₂)``. Hence R = (r, M_R) solves K
 decoupled scalar Riccati equations for r plus one K×K Riccati equation for M_R, and Z = U z is
 class-constant (K unknowns): K + K² + K unknowns whatever N. Matrix-vector products cost
-O(N + K²) via class sums (never an N×N matrix).
+O(N + K²) via class sums (never an N×N matrix). S⁻¹ is (1/s, diag(1/s)) and O S⁻¹ is
+(0, 1 (n/s)ᵀ): with s = 1 every class formula reduces, operation by operation, to the common-β
+one (multiplying or dividing by 1.0 is exact, so the results are bit-identical).
 
 Integration. The deviation modes are stiff: D has eigenvalue N/((2−π)β) on zero-sum vectors, so
 R relaxes at rate ~√(φN/β). Two integrators, same representation:
@@ -110,7 +120,8 @@ class ImpactCoefficients:
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TraderClasses:
-    """The partition of traders into classes of equal (φ, A): labels c(i), sizes n_k, φ_k, A_k."""
+    """The partition of traders into classes of equal (φ, A, s): labels c(i), sizes n_k, φ_k, A_k
+    and the temporary-impact scale s_k (βⁱ = β·s_k; all ones when β is common)."""
 
     labels: np.ndarray  # (N,) int
     sizes: np.ndarray  # (K,)
@@ -118,15 +129,23 @@ class TraderClasses:
     terminal_penalty: np.ndarray  # (K,)
     order: np.ndarray  # (N,) permutation making classes contiguous
     starts: np.ndarray  # (K,) offsets of each class in ``order``
+    impact_scale: np.ndarray  # (K,)
 
     @classmethod
-    def detect(cls, running_penalty: np.ndarray, terminal_penalty: np.ndarray) -> TraderClasses:
-        """Group equal (φ, A) pairs in O(N): hash factorisation (classes ordered by (φ, A)),
-        then a radix sort of the small class labels for the contiguous order."""
+    def detect(
+        cls,
+        running_penalty: np.ndarray,
+        terminal_penalty: np.ndarray,
+        impact_scale: np.ndarray | None = None,
+    ) -> TraderClasses:
+        """Group equal (φ, A, s) triples in O(N): hash factorisation (classes ordered by
+        (φ, A, s)), then a radix sort of the small class labels for the contiguous order.
+        ``impact_scale`` None: β is common (s ≡ 1)."""
         phi = np.asarray(running_penalty, dtype=float)
         a = np.asarray(terminal_penalty, dtype=float)
         n = len(phi)
-        if np.all(phi == phi[0]) and np.all(a == a[0]):
+        s = np.ones(n) if impact_scale is None else np.asarray(impact_scale, dtype=float)
+        if np.all(phi == phi[0]) and np.all(a == a[0]) and np.all(s == s[0]):
             order = np.arange(n)
             return cls(
                 np.zeros(n, dtype=np.intp),
@@ -135,12 +154,14 @@ class TraderClasses:
                 a[:1].copy(),
                 order,
                 np.zeros(1, dtype=np.intp),
+                s[:1].copy(),
             )
-        phi_codes, phi_values = pd.factorize(phi, sort=True)
-        a_codes, a_values = pd.factorize(a, sort=True)
-        pair_codes, pairs = pd.factorize(phi_codes * len(a_values) + a_codes, sort=True)
-        labels = pair_codes.astype(np.intp)
-        k = len(pairs)
+        codes, values = zip(*(pd.factorize(x, sort=True) for x in (phi, a, s)), strict=True)
+        sizes_v = [len(v) for v in values]
+        key = (codes[0] * sizes_v[1] + codes[1]) * sizes_v[2] + codes[2]
+        triple_codes, triples = pd.factorize(key, sort=True)
+        labels = triple_codes.astype(np.intp)
+        k = len(triples)
         sizes = np.bincount(labels, minlength=k)
         small = labels.astype(np.uint16) if k <= np.iinfo(np.uint16).max else labels
         order = np.argsort(small, kind="stable")  # radix sort for 16-bit labels
@@ -148,14 +169,20 @@ class TraderClasses:
         return cls(
             labels,
             sizes.astype(float),
-            np.asarray(phi_values)[pairs // len(a_values)],
-            np.asarray(a_values)[pairs % len(a_values)],
+            np.asarray(values[0])[triples // (sizes_v[1] * sizes_v[2])],
+            np.asarray(values[1])[triples // sizes_v[2] % sizes_v[1]],
             order,
             starts,
+            np.asarray(values[2])[triples % sizes_v[2]],
         )
 
     @classmethod
-    def singletons(cls, running_penalty: np.ndarray, terminal_penalty: np.ndarray) -> TraderClasses:
+    def singletons(
+        cls,
+        running_penalty: np.ndarray,
+        terminal_penalty: np.ndarray,
+        impact_scale: np.ndarray | None = None,
+    ) -> TraderClasses:
         n = len(running_penalty)
         idx = np.arange(n)
         return cls(
@@ -165,7 +192,13 @@ class TraderClasses:
             np.asarray(terminal_penalty, float),
             idx,
             idx,
+            np.ones(n) if impact_scale is None else np.asarray(impact_scale, float),
         )
+
+    @property
+    def weights(self) -> np.ndarray:
+        """n/s: the row vector of O S⁻¹ on class-constant vectors (module doc), (K,)."""
+        return self.sizes / self.impact_scale
 
     @property
     def count(self) -> int:
@@ -270,9 +303,10 @@ def blowup_bound(phi: np.ndarray, a: np.ndarray, horizon: float) -> float:
     return 1e8 * (1.0 + 2.0 * float(np.max(a)) + 2.0 * float(np.max(phi)) * horizon)
 
 
-def apply_class_w(scale: float, c: float, n: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """scale·(I − c·1nᵀ) x over the last axis: the class action of D (scale s_D) or E (s_E)."""
-    return scale * (x - c * (x @ n)[..., None])
+def apply_class_w(scale: float, c: float, cl: TraderClasses, x: np.ndarray) -> np.ndarray:
+    """scale·(S⁻¹ − c·1(n/s)ᵀ) x over the last axis: the class action of D (scale s_D) or E
+    (s_E) on class-constant vectors."""
+    return scale * (x / cl.impact_scale - c * (x @ cl.weights)[..., None])
 
 
 def class_integrands(
@@ -281,6 +315,7 @@ def class_integrands(
     nn: int,
     pi: float,
     n: np.ndarray,
+    scale: np.ndarray,
     phi: np.ndarray,
     m: np.ndarray,
     dm: np.ndarray,
@@ -290,12 +325,14 @@ def class_integrands(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Integrands of the value coefficients a_k, b_k, c_k (see :class:`StructuredField`).
 
-    ``alpha``, ``beta``: α(t), β(t); ``nn``: N; ``pi``: π; ``n``, ``phi``: class sizes and φ (K,);
+    ``alpha``, ``beta``: α(t), β(t); ``nn``: N; ``pi``: π; ``n``, ``scale``, ``phi``: class
+    sizes, impact scales s (βⁱ = β s) and φ (K,);
     ``m``, ``dm``: class means and their rates, ``rho``, ``drho``: within-class decay and its
     rate, shape (K,) or (J, K) (J quadrature nodes, ``w`` then (J, 1)); ``w``: ϖ̄(t). Returns the
     coefficients of 1, δᵢ, δᵢ² in the running integrand of Jⁱ, each shaped like ``m``.
     """
     s = (dm @ n)[..., None]
+    beta = beta * scale
     qa = alpha / nn * m * s - beta / nn * ((1 - pi) * dm * dm + pi * dm * s) - dm * w - phi * m * m
     qb = (
         alpha / nn * rho * s
@@ -318,7 +355,7 @@ class StructuredField:
     Trader i of class k with δᵢ = q₀ⁱ − m_k(0) trades ``vⁱ = m_k' + δᵢ ρ_k'`` (within-class
     deviations sum to zero, so S = Σv = Σ_k n_k m_k'); its objective with P₀ = 0 (paper p. 5)
 
-        Jⁱ = ∫ [Qⁱ α/N S − β/N vⁱ((1−π) vⁱ + π S) − vⁱ ϖ − φ (Qⁱ)²] dt + Qⁱ_T ϖ_T − A (Qⁱ_T)²
+        Jⁱ = ∫ [Qⁱ α/N S − βⁱ/N vⁱ((1−π) vⁱ + π S) − vⁱ ϖ − φ (Qⁱ)²] dt + Qⁱ_T ϖ_T − A (Qⁱ_T)²
 
     is quadratic in δᵢ; a, b, c are accumulated as quadrature unknowns.
     """
@@ -360,24 +397,24 @@ def solve_structured_ode(
     atol: float,
 ) -> StructuredField:
     """Backward DOP853 for r (K), M_R (K×K), z (K); forward DOP853 for m, ρ, ϖ̄ and a, b, c."""
-    k, n = cl.count, cl.sizes
+    k, n, s, w = cl.count, cl.sizes, cl.impact_scale, cl.weights
     phi, phi2 = cl.running_penalty, 2.0 * cl.running_penalty
     ones = np.ones(k)
 
     def back_rhs(t: float, y: np.ndarray) -> np.ndarray:
         s_d, s_e, c, f, g_o = co.scalars(t)
         r, m, z = y[:k], y[k : k + k * k].reshape(k, k), y[k + k * k :]
-        m1, nm = m.sum(axis=1), n @ m  # M 1, nᵀM
+        m1, nm = m.sum(axis=1), w @ m  # M 1, (n/s)ᵀM
         dm = (
             np.diag(phi2)
-            - g_o * np.outer(ones, n)  # G
+            - g_o * np.outer(ones, w)  # G
             - f * np.outer(ones, nm)  # F M
-            - s_e * (m - c * np.outer(m1, n))  # M E
-            - s_d * (m @ m - c * np.outer(m1, nm))
+            - s_e * (m / s - c * np.outer(m1, w))  # M E
+            - s_d * ((m / s) @ m - c * np.outer(m1, nm))
         )  # M D M
-        md_z = s_d * (m @ z - c * m1 * (n @ z))  # M D z
-        dz = -f * (n @ z) * ones - md_z - co.drift(t) * ones
-        return np.concatenate([phi2 - s_e * y[:k] - s_d * r * r, dm.ravel(), dz])
+        md_z = s_d * (m @ (z / s) - c * m1 * (w @ z))  # M D z
+        dz = -f * (w @ z) * ones - md_z - co.drift(t) * ones
+        return np.concatenate([phi2 - s_e / s * y[:k] - s_d / s * r * r, dm.ravel(), dz])
 
     l_d = 2.0 * cl.terminal_penalty
     y_t = np.concatenate([-l_d, np.diag(-l_d).ravel(), np.zeros(k)])
@@ -398,12 +435,12 @@ def solve_structured_ode(
 
     def fwd_rhs(t: float, y: np.ndarray) -> np.ndarray:
         r, mr, z = field(t)
-        m, rho, w = y[:k], y[k : 2 * k], y[2 * k]
+        m, rho, wd = y[:k], y[k : 2 * k], y[2 * k]
         s_d, s_e, c, _, _ = co.scalars(t)
-        dm = apply_class_w(s_d, c, n, mr @ m + z) + apply_class_w(s_e, c, n, m)
-        drho = (s_d * r + s_e) * rho
+        dm = apply_class_w(s_d, c, cl, mr @ m + z) + apply_class_w(s_e, c, cl, m)
+        drho = (s_d * r + s_e) / s * rho
         q = class_integrands(
-            co.alpha(t), co.beta(t), co.traders, co.cross_impact, n, phi, m, dm, rho, drho, w
+            co.alpha(t), co.beta(t), co.traders, co.cross_impact, n, s, phi, m, dm, rho, drho, wd
         )
         return np.concatenate([dm, drho, [co.drift(t)], *q])
 
@@ -432,13 +469,13 @@ def solve_structured_ode(
 # dense (N×N) solver, the cross-check
 # --------------------------------------------------------------------------------------------
 def dense_matrices(
-    co: ImpactCoefficients, phi: np.ndarray, t: float
+    co: ImpactCoefficients, phi: np.ndarray, t: float, scale: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The N×N matrices D, E, F, G of FBSDE (3) (general π) at time t."""
+    """The N×N matrices D, E, F, G of FBSDE (3) (general π, βⁱ = β·scaleⁱ) at time t."""
     nn = co.traders
     s_d, s_e, c, f, g_o = co.scalars(t)
-    eye, ones = np.eye(nn), np.ones((nn, nn))
-    w = eye - c * ones
+    eye, ones = np.eye(nn), np.ones((nn, nn)) / scale[None, :]  # O S⁻¹
+    w = eye / scale[None, :] - c * ones  # (2−π) W S⁻¹
     return s_d * w, s_e * w, -f * ones, np.diag(2.0 * phi) - g_o * ones
 
 
@@ -461,14 +498,16 @@ def solve_dense(
     q0: np.ndarray,
     rtol: float,
     atol: float,
+    scale: np.ndarray,
 ) -> DenseField:
-    """R (N×N), Z (N) backward and Q, ϖ̄, ∫(running objective) forward, generic products."""
+    """R (N×N), Z (N) backward and Q, ϖ̄, ∫(running objective) forward, generic products;
+    trader i's temporary impact is β·``scale``ⁱ."""
     nn = co.traders
     one = np.ones(nn)
     pi = co.cross_impact
 
     def back_rhs(t: float, y: np.ndarray) -> np.ndarray:
-        d, e, f, g = dense_matrices(co, phi, t)
+        d, e, f, g = dense_matrices(co, phi, t, scale)
         r, z = y[: nn * nn].reshape(nn, nn), y[nn * nn :]
         rd = r @ d
         return np.concatenate(
@@ -492,12 +531,12 @@ def solve_dense(
         return y[: nn * nn].reshape(nn, nn), y[nn * nn :]
 
     def fwd_rhs(t: float, y: np.ndarray) -> np.ndarray:
-        d, e, _, _ = dense_matrices(co, phi, t)
+        d, e, _, _ = dense_matrices(co, phi, t, scale)
         r, z = field(t)
         q, w = y[:nn], y[nn]
         v = d @ (r @ q + z) + e @ q
         s = v.sum()
-        a, b = co.alpha(t), co.beta(t)
+        a, b = co.alpha(t), co.beta(t) * scale
         run = a / nn * q * s - b / nn * v * ((1 - pi) * v + pi * s) - v * w - phi * q * q
         return np.concatenate([v, [co.drift(t)], run])
 

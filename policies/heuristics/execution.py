@@ -187,13 +187,19 @@ def own_temporary_cost(context: PolicyContext) -> tuple[float, str]:
     """The trader's own quadratic temporary-cost coefficient η implied by the market.
 
     §2 impact market: trader i fills at S + β/N·(vⁱ + π·Σ_{j≠i} vʲ), so its own cost is β/N·(vⁱ)²;
-    §3–§5 (individual βv² or aggregated vⁱ(βvⁱ + βc·mean v⁻ⁱ)): β. Returns (η, source field).
+    §3–§5 (individual βv² or aggregated vⁱ(βvⁱ + βc·mean v⁻ⁱ)): β. With one βⁱ per trader, the
+    trader's own. Returns (η, source field).
     """
-    market = context.scenario.market
+    market, traders = context.scenario.market, context.scenario.traders
+    source = "market.temporary_impact"
+    beta = market.temporary_impact
+    if isinstance(beta, tuple):  # one βⁱ per trader: this trader's own
+        i = [a.name for a in traders].index(context.agent.name)
+        beta, source = beta[i], f"{source}[{i}]"
     if market.kind == "impact":
-        n = len(context.scenario.traders)
-        return market.temporary_impact / n, f"market.temporary_impact/{n} (β/N)"
-    return market.temporary_impact, "market.temporary_impact"
+        n = len(traders)
+        return beta / n, f"{source}/{n} (β/N)"
+    return beta, source
 
 
 @register_policy("trader", "almgren_chriss")

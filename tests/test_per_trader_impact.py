@@ -1,0 +1,138 @@
+"""One temporary impact βⁱ per trader (the individual λⁱ of §3): scenario, engine, solvers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from policies.equilibrium.adapters import execution_game
+from policies.equilibrium.execution import ExecutionGame
+from policies.equilibrium.execution_nash import (
+    equilibrium_rates,
+    execution_nash_gap,
+    execution_payoffs,
+)
+from simulator import simulate
+from simulator.scenario import NoiseSpec
+from tests.helpers import THREE_TRADERS, almgren_chriss_h, trader
+from tests.helpers import execution_game as three_traders
+from tests.helpers import scenario as build_scenario
+
+BETAS = [0.3, 0.9, 0.5]
+
+
+def impact_scenario(beta, steps: int = 100, volatility: float = 1.0):
+    pop = zip(
+        *(THREE_TRADERS[k] for k in ("initial_inventory", "running_penalty", "terminal_penalty")),
+        strict=True,
+    )
+    traders = tuple(trader(i, q, "equilibrium", phi=p, A=a) for i, (q, p, a) in enumerate(pop))
+    return build_scenario(
+        "impact",
+        traders,
+        steps=steps,
+        noise=NoiseSpec(buy_rate=0.1, sell_rate=(0.3, 0.1)),
+        volatility=volatility,
+        permanent_impact=0.3,
+        temporary_impact=beta,
+    )
+
+
+def test_equal_per_trader_impacts_are_bit_identical_to_the_shared_beta():
+    shared = three_traders(temporary_impact=0.5).solve()
+    listed = three_traders(temporary_impact=[0.5, 0.5, 0.5]).solve()
+    assert listed.values.tobytes() == shared.values.tobytes()
+    a = simulate(impact_scenario(0.5), paths=3, seed=1)
+    b = simulate(impact_scenario((0.5, 0.5, 0.5)), paths=3, seed=1)
+    for name in ("trader_0", "trader_1", "trader_2"):
+        assert a.agent(name).objective.tobytes() == b.agent(name).objective.tobytes()
+
+
+def test_unequal_impacts_without_coupling_are_three_almgren_chriss_problems():
+    # α = 0 and π = 0: trader i pays βⁱ/N (vⁱ)² and nothing couples the traders, so each solves
+    # Almgren–Chriss with η = βⁱ/N: J = −h(T) q₀² (closed form, tests.helpers).
+    game = three_traders(permanent_impact=0.0, cross_impact=0.0, temporary_impact=BETAS)
+    assert game.classes().count == 3
+    q0, phi, a_pen = (np.asarray(THREE_TRADERS[k], float) for k in THREE_TRADERS)
+    exact = [
+        -almgren_chriss_h(1.0, 0.0, b / 3, p, a) * q * q
+        for b, p, a, q in zip(BETAS, phi, a_pen, q0, strict=True)
+    ]
+    for kw in ({}, {"integrator": "dop853"}, {"method": "dense"}):
+        np.testing.assert_allclose(game.solve(**kw).values, exact, rtol=1e-8)
+
+
+@pytest.mark.parametrize("cross_impact", [1.0, 0.4])
+def test_unequal_impacts_class_solver_agrees_with_the_dense_solver(cross_impact):
+    # 5 traders, 2 classes of 2 sharing (φ, A) but not β: the classes split by β too
+    game = ExecutionGame(
+        horizon=1.0,
+        permanent_impact=0.3,
+        temporary_impact=[0.4, 0.4, 0.8, 0.8, 0.4],
+        cross_impact=cross_impact,
+        running_penalty=[0.2, 0.2, 0.2, 0.2, 0.5],
+        terminal_penalty=1.0,
+        initial_inventory=[5.0, -3.0, 2.0, 1.0, -4.0],
+        noise_buy_rate=0.1,
+    )
+    assert game.classes().count == 3
+    structured, dense = game.solve(), game.solve(method="dense")
+    np.testing.assert_allclose(structured.values, dense.values, rtol=1e-8)
+    np.testing.assert_allclose(
+        structured.feedback(0.3, np.arange(5.0)), dense.feedback(0.3, np.arange(5.0)), rtol=1e-7
+    )
+
+
+def test_nash_gap_of_unequal_impact_equilibrium_vanishes_at_second_order():
+    # independent check: the discrete best responses (engine formulas, βⁱ per trader) against
+    # the equilibrium played on finer and finer grids; the shared-β equilibrium is exploitable
+    game = three_traders(temporary_impact=BETAS, noise_buy_rate=0.1, noise_sell_rate=0.3)
+    sol = game.solve()
+    grids = (50, 100, 200)
+    gains = np.array([execution_nash_gap(game, equilibrium_rates(sol, n)).gain.max() for n in grids])
+    orders = np.log2(gains[:-1] / gains[1:])
+    assert np.all(gains >= -1e-12)
+    assert np.all((orders > 1.8) & (orders < 2.2)), orders
+    wrong = three_traders(temporary_impact=0.5, noise_buy_rate=0.1, noise_sell_rate=0.3).solve()
+    assert execution_nash_gap(game, equilibrium_rates(wrong, 200)).gain.max() > 1e3 * gains[-1]
+
+
+def test_engine_charges_each_trader_its_own_impact():
+    sc = impact_scenario(tuple(BETAS), volatility=0.0)
+    game = execution_game(sc)
+    assert game.trader_impact(0.0).tolist() == BETAS
+    res = simulate(sc, paths=2, seed=0)
+    rates = equilibrium_rates(game.solve(), sc.steps)
+    objective = np.stack([res.agent(n).objective[0] for n in game.agent_names])
+    np.testing.assert_allclose(objective, execution_payoffs(game, rates), rtol=1e-10)
+    # and differ from what the shared β would charge for the same schedules
+    shared = execution_game(impact_scenario(0.5))
+    assert not np.allclose(objective, execution_payoffs(shared, rates), rtol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("beta", "message"),
+    [
+        ((0.5, 0.5), r"market.temporary_impact = \[0.5, 0.5\] has 2 values but there are 3"),
+        ((0.5, -0.1, 0.5), r"market.temporary_impact\[1\] = -0.1 is not allowed; it must be >= 0"),
+        ((0.5, 0.0, 0.5), r"market.temporary_impact\[1\] = 0.0 is not allowed; it must be > 0"),
+        ((0.5, math.nan, 0.5), r"market.temporary_impact\[1\] = nan must be a finite number"),
+        ((0.5, math.inf, 0.5), r"market.temporary_impact\[1\] = inf must be a finite number"),
+        ((), r"market.temporary_impact = \(\) must be a number or a non-empty list"),
+        ((0.5, "x", 0.5), r"market.temporary_impact\[1\] = 'x' must be a number"),
+    ],
+)
+def test_bad_per_trader_impacts_name_the_field(beta, message):
+    with pytest.raises(ValueError, match=message):
+        impact_scenario(beta)
+
+
+def test_bad_per_trader_impacts_in_the_solver_name_the_argument():
+    with pytest.raises(ValueError, match=r"temporary_impact has 2 values .* one value per trader"):
+        three_traders(temporary_impact=[0.5, 0.4])
+    with pytest.raises(ValueError, match=r"temporary_impact\[2\] = -0.4; allowed: βⁱ > 0"):
+        three_traders(temporary_impact=[0.5, 0.4, -0.4])
+    with pytest.raises(ValueError, match=r"temporary_impact = \[0.5, nan, 0.4\]: .* finite"):
+        three_traders(temporary_impact=[0.5, math.nan, 0.4])

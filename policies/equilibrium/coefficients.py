@@ -145,3 +145,37 @@ def check_on_grid(
         raise ValueError(
             f"{name or coef.name} = {float(values[j])!r} at t = {grid[j]:.6g}; allowed: {allowed}"
         )
+
+
+def split_temporary_impact(value: object, traders: int) -> tuple[object, np.ndarray | None]:
+    """``temporary_impact`` as (β(t), s): trader i pays βⁱ(t) = β(t)·sⁱ.
+
+    A float, callable or :class:`Profile` is shared (s = None); a sequence is one βⁱ > 0 per
+    trader (the individual λⁱ of §3), returned as β ≡ 1 and s = βⁱ. Equal βⁱ are the shared β
+    (s = None): the traders are then alike and every result is that of the shared β, bit for bit.
+    Raises ValueError naming ``temporary_impact`` (and the index) on a wrong length, a
+    non-finite or a non-positive value.
+    """
+    if isinstance(value, Profile) or not isinstance(value, (list, tuple, np.ndarray)):
+        return value, None
+    try:
+        beta = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"temporary_impact = {value!r}; allowed: one number βⁱ > 0 per trader"
+        ) from None
+    if beta.ndim != 1 or len(beta) != traders:
+        raise ValueError(
+            f"temporary_impact has {beta.size} values {np.asarray(value).tolist()!r}; allowed: "
+            f"a scalar or one value per trader ({traders})"
+        )
+    bad = ~np.isfinite(beta) | (beta <= 0)
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"temporary_impact[{i}] = {float(beta[i])!r}; allowed: finite βⁱ > 0 (Assumption "
+            "2.4, Definition 3.2; a time profile shared by all traders is Profile([...]))"
+        )
+    if np.all(beta == beta[0]):
+        return float(beta[0]), None
+    return 1.0, beta

@@ -44,7 +44,11 @@ import pandas as pd
 from policies.base import MarketState, Policy
 from policies.equilibrium.blas import single_threaded
 from policies.equilibrium.coefficients import Coefficient as Coef
-from policies.equilibrium.coefficients import CoefficientValue, check_on_grid
+from policies.equilibrium.coefficients import (
+    CoefficientValue,
+    check_on_grid,
+    split_temporary_impact,
+)
 from policies.equilibrium.execution_propagator import solve_structured_exponential
 from policies.equilibrium.execution_riccati import (
     DenseField,
@@ -63,23 +67,6 @@ __all__ = [
 ]
 
 Coefficient = CoefficientValue
-
-
-def _temporary_impact(value: Any, n: int) -> tuple[Any, np.ndarray | None]:
-    """(β(t), s): a shared coefficient as given with s = None, or from one βⁱ > 0 per trader
-    β ≡ 1 and sⁱ = βⁱ (βⁱ(t) = β(t)·sⁱ); equal βⁱ are the shared β (one class, same numbers)."""
-    if not isinstance(value, (list, tuple, np.ndarray)):
-        return value, None
-    beta = _per_trader("temporary_impact", value, n)
-    if np.any(beta <= 0):
-        i = int(np.argmax(beta <= 0))
-        raise ValueError(
-            f"temporary_impact[{i}] = {float(beta[i])!r}; allowed: βⁱ > 0 (Assumption 2.4; a time "
-            "profile shared by all traders is Profile([...]))"
-        )
-    if np.all(beta == beta[0]):
-        return float(beta[0]), None
-    return 1.0, beta
 
 
 def _per_trader(name: str, value: float | Sequence[float], n: int) -> np.ndarray:
@@ -145,7 +132,7 @@ class ExecutionGame:
             if len(names) != n or len(set(names)) != n:
                 raise ValueError(f"names = {names!r}; allowed: {n} distinct names")
             object.__setattr__(self, "names", names)
-        beta, scale = _temporary_impact(self.temporary_impact, n)
+        beta, scale = split_temporary_impact(self.temporary_impact, n)
         co = ImpactCoefficients(
             alpha=Coef.build("permanent_impact", self.permanent_impact, t_end),
             beta=Coef.build("temporary_impact", beta, t_end),

@@ -7,16 +7,23 @@ import math
 import numpy as np
 import pytest
 
-from policies.equilibrium.adapters import execution_game
+from policies.equilibrium.adapters import (
+    discrete_best_quote_game,
+    execution_game,
+    market_making_game,
+)
 from policies.equilibrium.execution import ExecutionGame
 from policies.equilibrium.execution_nash import (
     equilibrium_rates,
     execution_nash_gap,
     execution_payoffs,
 )
+from policies.equilibrium.logit import LogitGame
+from policies.equilibrium.market_making_nash import market_making_nash_gap
 from simulator import simulate
+from simulator.nash_gap import best_quote_profile, scenario_nash_gap
 from simulator.scenario import NoiseSpec
-from tests.helpers import THREE_TRADERS, almgren_chriss_h, trader
+from tests.helpers import THREE_TRADERS, almgren_chriss_h, maker, trader
 from tests.helpers import execution_game as three_traders
 from tests.helpers import scenario as build_scenario
 
@@ -138,3 +145,79 @@ def test_bad_per_trader_impacts_in_the_solver_name_the_argument():
         three_traders(temporary_impact=[0.5, 0.4, -0.4])
     with pytest.raises(ValueError, match=r"temporary_impact\[1\] = nan; allowed: finite βⁱ > 0"):
         three_traders(temporary_impact=[0.5, math.nan, 0.4])
+
+
+# ---- §3–§5: the traders' temporary cost λⁱ = βⁱv² (or aggregated) ---------------------------
+
+
+def best_quote_scenario(beta, steps: int, cost: str = "individual"):
+    """A buyer and a seller against two makers, every agent playing the equilibrium."""
+    tr = tuple(trader(i, q, "equilibrium", phi=0.1, A=1.0) for i, q in enumerate((-3.0, 2.0)))
+    mm = tuple(maker(j, q, "equilibrium", phi=0.1, A=1.0) for j, q in enumerate((1.0, 0.0)))
+    return build_scenario(
+        "best_quote",
+        tr,
+        mm,
+        steps=steps,
+        noise=NoiseSpec(buy_rate=1.0, sell_rate=1.0),
+        temporary_impact=beta,
+        intensity_decay=2.0,
+        temporary_cost=cost,
+    )
+
+
+@pytest.mark.parametrize(
+    ("cost", "grids"), [("individual", (50, 100, 200)), ("aggregated", (50, 100))]
+)
+def test_best_quote_equilibrium_with_unequal_impacts_has_a_vanishing_nash_gap(cost, grids):
+    # the §3 solver (trader i's FOC with βⁱ) against the discrete best responses on the engine
+    # grid (βⁱ per trader), the profile played by the simulator's equilibrium policies
+    gains = np.array(
+        [scenario_nash_gap(best_quote_scenario((0.4, 1.0), n, cost)).gain.max() for n in grids]
+    )
+    orders = np.log2(gains[:-1] / gains[1:])
+    assert np.all((orders > 1.8) & (orders < 2.2)), (gains, orders)
+    # the shared-β equilibrium played in the same market is far from a best response
+    market = discrete_best_quote_game(best_quote_scenario((0.4, 1.0), grids[-1], cost))
+    _, rates, quotes = best_quote_profile(best_quote_scenario(0.7, grids[-1], cost))
+    assert market_making_nash_gap(market, rates, quotes).gain.max() > 100 * gains[-1]
+
+
+def test_best_quote_and_logit_equal_impacts_are_bit_identical_to_the_shared_beta():
+    shared = market_making_game(best_quote_scenario(0.7, 50)).solve()
+    listed = market_making_game(best_quote_scenario((0.7, 0.7), 50)).solve()
+    assert shared.value.to_numpy().tobytes() == listed.value.to_numpy().tobytes()
+    kw = logit_kwargs()
+    a = LogitGame(**{**kw, "temporary_impact": 0.3}).solve()
+    b = LogitGame(**{**kw, "temporary_impact": [0.3, 0.3]}).solve()
+    assert a.value.to_numpy().tobytes() == b.value.to_numpy().tobytes()
+
+
+def logit_kwargs():
+    return dict(
+        horizon=1.0,
+        trader_inventories=(-4.0, -2.0),
+        maker_inventories=(2.0, 0.0),
+        share_sharpness=2.0,
+        share_offsets=(0.0, 0.2),
+        trader_running_penalty=0.5,
+        trader_terminal_penalty=5.0,
+        maker_running_penalty=0.05,
+        maker_terminal_penalty=1.0,
+        noise_buy_rate=15.0,
+        noise_sell_rate=15.0,
+    )
+
+
+def test_logit_impacts_follow_their_traders():
+    # βⁱ belongs to trader i: listing the traders in the other order (with their q₀ and βⁱ)
+    # permutes the equilibrium values; swapping only the βⁱ changes them
+    kw = logit_kwargs()
+    game = LogitGame(**{**kw, "temporary_impact": [0.1, 0.4]})
+    swapped = LogitGame(
+        **{**kw, "trader_inventories": (-2.0, -4.0), "temporary_impact": [0.4, 0.1]}
+    )
+    v, w = game.solve().value.to_numpy(), swapped.solve().value.to_numpy()
+    np.testing.assert_allclose(v[[1, 0, 2, 3]], w, rtol=1e-9)
+    other = LogitGame(**{**kw, "temporary_impact": [0.4, 0.1]}).solve().value.to_numpy()
+    assert np.abs(other[:2] - v[:2]).max() > 1e-2 * np.abs(v[:2]).max()

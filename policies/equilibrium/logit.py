@@ -36,7 +36,7 @@ import pandas as pd
 
 from policies.base import Policy
 from policies.equilibrium.blas import single_threaded
-from policies.equilibrium.coefficients import Coefficient, check_on_grid
+from policies.equilibrium.coefficients import Coefficient, check_on_grid, split_temporary_impact
 from policies.equilibrium.decoupling_policy import DecouplingPolicy, StepCache
 from policies.equilibrium.logit_bvp import (
     LogitProblem,
@@ -153,7 +153,8 @@ class LogitGame(TradersAndMakers):
     """The §5 game with deterministic coefficients (see the module docstring for the model).
 
     Rates and β: a float, a piecewise-constant profile (tuple on equal sub-intervals of [0, T])
-    or a callable of t. Penalties: float / profile / callable, or one per agent (a list of the
+    or a callable of t; β may also be one βⁱ > 0 per trader (a sequence: λⁱ = βⁱv²).
+    Penalties: float / profile / callable, or one per agent (a list of the
     agents' length). ``shares``: ``"logit"`` (sharpness ς, offsets oⁱ) or a callable mapping one
     side's half-spreads (N_m, M) to shares (N_m, M). ``factor``: the scenario's ``[noise.factor]``
     as a dict (its volatility must be 0 here: κ(L(t)) along the deterministic factor path).
@@ -213,7 +214,8 @@ class LogitGame(TradersAndMakers):
                 raise ValueError(self._stochastic_message(0.0))
             rates = {"noise_buy_rate": self.noise_buy_rate, "noise_sell_rate": self.noise_sell_rate}
         coefs = {}
-        for nm_, val in (*rates.items(), ("temporary_impact", self.temporary_impact)):
+        beta, impact_scale = split_temporary_impact(self.temporary_impact, nt)
+        for nm_, val in (*rates.items(), ("temporary_impact", beta)):
             coefs[nm_] = Coefficient.build(nm_, val, T, finite=True)
             breakpoints.update(coefs[nm_].breakpoints)
         check_on_grid(None, coefs["noise_buy_rate"], T, 0.0)
@@ -246,6 +248,7 @@ class LogitGame(TradersAndMakers):
             terminal=np.asarray(terms),
             breakpoints=tuple(sorted(breakpoints)),
             caps=caps,
+            impact_scale=impact_scale,
         )
         object.__setattr__(self, "_problem", problem)
 
@@ -500,7 +503,7 @@ class LogitSolution:
         ye = np.atleast_2d(adjoint)[:, : pb.n_traders]
         ask = np.asarray(best_ask, dtype=float).reshape(-1, 1)
         bid = np.asarray(best_bid, dtype=float).reshape(-1, 1)
-        beta = float(pb.beta(min(t, pb.horizon)))
+        beta = pb.trader_impact(min(t, pb.horizon))
         lo, hi = pb.rate_bounds()
         return np.clip(np.where(pb.buyer, ye - ask, ye + bid) / (2.0 * beta), lo, hi)
 

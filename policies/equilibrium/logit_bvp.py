@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -60,6 +60,12 @@ class LogitProblem:
     terminal: np.ndarray  # (n,) A
     breakpoints: tuple[float, ...]  # interior times where a coefficient jumps
     caps: tuple[tuple[str, Coef], ...] = ()  # time-only kinks: (label, g(t)) changing sign
+    impact_scale: np.ndarray | None = None  # (NT,) sⁱ: trader i pays βⁱ = β·sⁱ; None: β shared
+
+    def trader_impact(self, t: Any) -> np.ndarray:
+        """β(t) with a trailing traders axis: β, or βⁱ(t) = β(t)·sⁱ."""
+        beta = np.asarray(self.beta(t), dtype=float)[..., None]
+        return beta if self.impact_scale is None else beta * self.impact_scale
 
     @property
     def n(self) -> int:
@@ -119,7 +125,8 @@ def drift(pb: LogitProblem, t: np.ndarray | float, y: np.ndarray, events: bool =
     βv²) ``v = clip((Yᵉ − min δᵃ)/(2β), ε, ξ̃)`` for buyers and
     ``clip((Yᵉ + min δᵇ)/(2β), −ξ̃, −ε)`` for sellers; ``â = a + Σ_buyers v``,
     ``b̂ = b − Σ_sellers v``. Payoff rates (P ≡ 0): makers ``δᵃâζⁱ(δᵃ) + δᵇb̂ζⁱ(δᵇ)``, traders
-    ``−(min δᵃ)v − βv²`` (buyers) or ``(min δᵇ)v − βv²`` (sellers).
+    ``−(min δᵃ)v − βv²`` (buyers) or ``(min δᵇ)v − βv²`` (sellers); β is trader i's own βⁱ when
+    the traders have one each.
     """
     nt, nm = pb.n_traders, pb.n_makers
     y = np.asarray(y, dtype=float)
@@ -129,7 +136,7 @@ def drift(pb: LogitProblem, t: np.ndarray | float, y: np.ndarray, events: bool =
     qb = pb.shares.quotes(-ym, pb.max_spread)
     best_ask = qa.delta.min(-1, keepdims=True)
     best_bid = qb.delta.min(-1, keepdims=True)
-    beta = np.asarray(pb.beta(t), dtype=float)[..., None]
+    beta = pb.trader_impact(t)
     a = np.asarray(pb.noise_buy(t), dtype=float)[..., None]
     b = np.asarray(pb.noise_sell(t), dtype=float)[..., None]
     lo, hi = pb.rate_bounds()

@@ -45,7 +45,12 @@ import pandas as pd
 from policies.base import Policy
 from policies.equilibrium.blas import single_threaded
 from policies.equilibrium.coefficients import Coefficient as Coef
-from policies.equilibrium.coefficients import CoefficientValue, Profile, check_on_grid
+from policies.equilibrium.coefficients import (
+    CoefficientValue,
+    Profile,
+    check_on_grid,
+    split_temporary_impact,
+)
 from policies.equilibrium.decoupling_policy import DecouplingPolicy, StepCache
 from policies.equilibrium.market_making_bvp import (
     Grid,
@@ -94,7 +99,8 @@ class MarketMakingGame(TradersAndMakers):
     """The §3 best-quote game with deterministic coefficients (the §4 ACAS game as a special case).
 
     Parameters mirror the paper: ``temporary_impact`` β (λⁱ = βvⁱ² "individual" or
-    βvⁱ(vⁱ + c·mean v⁻ⁱ) "aggregated", c = ``cost_coupling`` < 2 for class Υ), ``intensity``
+    βvⁱ(vⁱ + c·mean v⁻ⁱ) "aggregated", c = ``cost_coupling`` < 2 for class Υ; a float, callable
+    or Profile shared by the traders, or one βⁱ > 0 per trader as a sequence), ``intensity``
     Λ (``"exponential"`` with ``intensity_decay`` γ, a callable, or an :class:`Intensity`),
     ``min_rate`` ε, ``max_rate`` ξ̃, ``max_spread`` ξ, noise rates a (buy, hits the asks) and
     b (sell). Penalties φ (running, float or callable of t) and A (terminal) per agent.
@@ -106,7 +112,7 @@ class MarketMakingGame(TradersAndMakers):
     horizon: float
     trader_inventories: tuple[float, ...]
     maker_inventories: tuple[float, ...]
-    temporary_impact: Coefficient = 1.0
+    temporary_impact: Coefficient | tuple[float, ...] = 1.0
     intensity: Any = "exponential"
     intensity_decay: float = 1.0
     temporary_cost: CostKind = "individual"
@@ -157,10 +163,11 @@ class MarketMakingGame(TradersAndMakers):
 
         pieces = 1
         coefs = {}
+        beta, impact_scale = split_temporary_impact(self.temporary_impact, nt)
         for nm_, val in (
             ("noise_buy_rate", self.noise_buy_rate),
             ("noise_sell_rate", self.noise_sell_rate),
-            ("temporary_impact", self.temporary_impact),
+            ("temporary_impact", beta),
         ):
             coefs[nm_] = Coef.build(nm_, val, T, finite=True)
             pieces = math.lcm(pieces, coefs[nm_].piece_count)
@@ -190,6 +197,7 @@ class MarketMakingGame(TradersAndMakers):
             min_rate=float(eps),
             max_rate=float(xit),
             max_spread=float(xi),
+            impact_scale=impact_scale,
         )
         problem = Problem(
             market=market,

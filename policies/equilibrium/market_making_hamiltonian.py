@@ -17,6 +17,8 @@ policies (Monte Carlo paths).
   ``v = ỹ/(2β)``; aggregated cost ``βvⁱ(vⁱ + c·mean_{j≠i} vʲ)`` (Remark 3.3, class Υ iff c < 2):
   the untruncated system is of type (S) and solved in closed form, the truncated one by the
   Jacobi iteration (a contraction with factor c/2, the diagonal dominance of Thm 3.9's proof).
+  With one βⁱ = β·sⁱ per trader (``Market.impact_scale``) the conditions read
+  ``βⁱ(2vⁱ + k(S − vⁱ)) = ỹⁱ``: the same type-(S) system in ``z = ỹ/βⁱ``.
 """
 
 from __future__ import annotations
@@ -161,12 +163,14 @@ def trader_rates(
     frozen: int | None = None,
     tol: float = 1e-13,
     max_iter: int = 2000,
+    scale: np.ndarray | None = None,
 ) -> np.ndarray:
     """ϕ of Thm 3.9: solve ``∂λⁱ/∂vⁱ(v) = ỹⁱ`` with the ε / ξ̃ truncations (traders on last axis).
 
-    ``beta`` broadcasts to ``ytilde.shape[:-1]``.
+    ``beta`` broadcasts to ``ytilde.shape[:-1]``; ``scale`` (None, or one sⁱ per trader) makes
+    trader i's impact βⁱ = β·sⁱ.
     """
-    beta = np.asarray(beta, dtype=float)[..., None]
+    beta = trader_impact(beta, scale)
     lo, hi = rate_bounds(buyer, min_rate, max_rate)
     n = ytilde.shape[-1]
     if cost == "individual" or n == 1:
@@ -218,14 +222,26 @@ def trader_response(
         market.min_rate,
         market.max_rate,
         frozen,
+        scale=market.impact_scale,
     )
 
 
-def temporary_cost(
-    v: np.ndarray, beta: np.ndarray | float, cost: CostKind, coupling: float
-) -> np.ndarray:
-    """λⁱ(v): ``βvⁱ²`` or ``βvⁱ(vⁱ + c·mean_{j≠i} vʲ)`` (Remark 3.3), traders on the last axis."""
+def trader_impact(beta: np.ndarray | float, scale: np.ndarray | None) -> np.ndarray:
+    """β(t) (broadcasting to the batch shape) with a trailing traders axis: β, or βⁱ = β·sⁱ."""
     beta = np.asarray(beta, dtype=float)[..., None]
+    return beta if scale is None else beta * scale
+
+
+def temporary_cost(
+    v: np.ndarray,
+    beta: np.ndarray | float,
+    cost: CostKind,
+    coupling: float,
+    scale: np.ndarray | None = None,
+) -> np.ndarray:
+    """λⁱ(v): ``βⁱvⁱ²`` or ``βⁱvⁱ(vⁱ + c·mean_{j≠i} vʲ)`` (Remark 3.3), traders on the last axis;
+    βⁱ = β·sⁱ with ``scale`` s (None: β for every trader)."""
+    beta = trader_impact(beta, scale)
     return rules.temporary_cost(v, beta, coupling if cost == "aggregated" else 0.0, axis=-1)
 
 
@@ -252,6 +268,7 @@ class Market:
     min_rate: float  # ε
     max_rate: float  # ξ̃
     max_spread: float  # ξ
+    impact_scale: np.ndarray | None = None  # (NT,) sⁱ with βⁱ = β·sⁱ; None: β shared
 
 
 def forward_drift(
@@ -266,7 +283,8 @@ def forward_drift(
     """``f(t, Y)`` of (13)–(14): makers' inventory rates ``−âΛ(δᵃ−δ̄ᵃ) + b̂Λ(δᵇ−δ̄ᵇ)`` and
     traders' rates ``ϕ(Y)``, with ``â = a + Σ_{buyers} v``, ``b̂ = b − Σ_{sellers} v``.
 
-    ``a, b, beta`` (noise buy/sell rates, temporary impact β) broadcast to ``y.shape[:-1]``.
+    ``a, b, beta`` (noise buy/sell rates, temporary impact β) broadcast to ``y.shape[:-1]``
+    (trader i's impact is β·sⁱ with ``market.impact_scale`` s).
     ``frozen``: axis of ``y`` holding a finite-difference batch whose element 0 is the base;
     every min / truncation then follows the base's branch (:func:`clip_piece`).
     """
@@ -294,7 +312,9 @@ def forward_drift(
         pay_m = ask * a_hat * lam_a + bid * b_hat * lam_b
         if nt:
             price = np.where(market.buyer, best_ask, -best_bid)
-            pay_e = -price * v - temporary_cost(v, beta, market.cost, market.coupling)
+            pay_e = -price * v - temporary_cost(
+                v, beta, market.cost, market.coupling, market.impact_scale
+            )
         else:
             pay_e = v
         pay = np.concatenate([pay_e, pay_m], axis=-1)

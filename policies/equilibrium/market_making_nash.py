@@ -62,7 +62,12 @@ class BestResponseError(RuntimeError):
 # the discretised market
 # --------------------------------------------------------------------------------------------
 def _per_agent(name: str, value: Any, count: int) -> np.ndarray:
-    arr = np.broadcast_to(np.asarray(value, dtype=float), (count,)).copy()
+    try:
+        arr = np.broadcast_to(np.asarray(value, dtype=float), (count,)).copy()
+    except ValueError:
+        raise ValueError(
+            f"{name} = {value!r}; allowed: a number or one value per agent ({count})"
+        ) from None
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} = {value!r}; allowed: finite numbers, one per agent")
     return arr
@@ -94,8 +99,9 @@ class DiscreteBestQuoteGame:
     """The §3 best-quote game on the engine grid (fluid mode, deterministic noise rates).
 
     Traders first, then makers (the scenario's column order). Penalties are per agent (scalars
-    broadcast). ``temporary_cost`` is ``"individual"`` (λ = βv²), ``"aggregated"``
-    (λ = βv(v + c·mean_{j≠i} vʲ), c = ``cost_coupling``) or a callable
+    broadcast), and so is ``temporary_impact`` (one βⁱ per trader, or one β for all).
+    ``temporary_cost`` is ``"individual"`` (λⁱ = βⁱv²), ``"aggregated"``
+    (λⁱ = βⁱv(v + c·mean_{j≠i} vʲ), c = ``cost_coupling``) or a callable
     ``cost(v_i, v_others) -> (λ, ∂λ/∂vᵢ)`` on arrays ``(n,)`` and ``(N−1, n)`` (class Υ).
     ``noise_buy_rate`` / ``noise_sell_rate`` (a, b) are scalars or arrays of one rate per step.
     ``flow_weights`` wᵢ weigh each trader's rate in the flow hitting the makers (1 = the engine).
@@ -106,7 +112,7 @@ class DiscreteBestQuoteGame:
         *,
         horizon: float,
         steps: int,
-        temporary_impact: float,
+        temporary_impact: Any,
         trader_inventories: Any,
         maker_inventories: Any,
         intensity: Any = "exponential",
@@ -130,8 +136,6 @@ class DiscreteBestQuoteGame:
             raise ValueError(f"horizon = {horizon!r}; allowed: T > 0")
         if int(steps) != steps or steps < 1:
             raise ValueError(f"steps = {steps!r}; allowed: an integer ≥ 1")
-        if not (np.isfinite(temporary_impact) and temporary_impact > 0):
-            raise ValueError(f"temporary_impact = {temporary_impact!r}; allowed: β > 0")
         if not max_spread > 0:
             raise ValueError(f"max_spread = {max_spread!r}; allowed: ξ > 0 (or inf)")
         rules.check_rate_bounds(min_rate, max_rate, prefix="")
@@ -145,11 +149,19 @@ class DiscreteBestQuoteGame:
         self.horizon = float(horizon)
         self.steps = int(steps)
         self.dt = self.horizon / self.steps
-        self.beta = float(temporary_impact)
         self.intensity = Intensity.build(intensity, intensity_decay)
         self.q_trader = np.atleast_1d(np.asarray(trader_inventories, dtype=float))
         self.q_maker = np.atleast_1d(np.asarray(maker_inventories, dtype=float))
         nt, nm = self.q_trader.size, self.q_maker.size
+        beta = _per_agent("temporary_impact", temporary_impact, nt)
+        bad = ~(beta > 0)
+        if np.any(bad):
+            i = int(np.argmax(bad))
+            raise ValueError(
+                f"temporary_impact[{i}] = {float(beta[i])!r}; allowed: βⁱ > 0 (a number for "
+                "every trader or one per trader)"
+            )
+        self.trader_impacts = beta  # βⁱ, (N_t,)
         if nm < 1:
             raise ValueError("maker_inventories = []; allowed: at least one maker")
         if not (np.all(np.isfinite(self.q_trader)) and np.all(np.isfinite(self.q_maker))):
@@ -241,7 +253,7 @@ class DiscreteBestQuoteGame:
         if self.temporary_cost != "aggregated" or self.n_traders < 2:
             return np.zeros(self.steps)
         others = np.delete(rates, i, axis=0)
-        return self.beta * self.cost_coupling * others.mean(axis=0)
+        return self.trader_impacts[i] * self.cost_coupling * others.mean(axis=0)
 
     def temporary_cost_of(
         self, rates: np.ndarray, i: int, v: np.ndarray
@@ -253,8 +265,9 @@ class DiscreteBestQuoteGame:
         played = rates.copy()
         played[i] = v
         coupling = self.cost_coupling if self.temporary_cost == "aggregated" else 0.0
-        cost = rules.temporary_cost(played, self.beta, coupling, axis=0)[i]
-        return cost, 2 * self.beta * v + self.linear_cost_rate(rates, i)
+        beta = self.trader_impacts[:, None]
+        cost = rules.temporary_cost(played, beta, coupling, axis=0)[i]
+        return cost, 2 * beta[i] * v + self.linear_cost_rate(rates, i)
 
 
 # --------------------------------------------------------------------------------------------
@@ -435,10 +448,9 @@ def trader_best_response(
         lin = market.linear_cost_rate(rates, i)
         # −objective = ½vᵀHv + hᵀv + const, with the q0-part of the penalty gradient in h
         h_vec = (s + lin) * dt - dt * penalty_adjoint(np.full(n + 1, q0), phi, terminal, dt)
-        scale = 2 * market.beta * dt
-        v, _ = solve_penalty_system(
-            np.full(n, -dt / (2 * market.beta)), -h_vec / scale, phi, terminal, dt
-        )
+        beta = market.trader_impacts[i]
+        scale = 2 * beta * dt
+        v, _ = solve_penalty_system(np.full(n, -dt / (2 * beta)), -h_vec / scale, phi, terminal, dt)
         if np.any(v < lo - 1e-12) or np.any(v > hi + 1e-12):
             h_mat = scale * np.eye(n) + dt * dt * penalty_hessian(n, phi, terminal, dt)
             r = np.linalg.cholesky(h_mat).T  # H = RᵀR

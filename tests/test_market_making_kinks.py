@@ -26,6 +26,8 @@ BASE = dict(
 CASES = {
     # the makers' spread cap ξ binds for part of the horizon only
     "max_spread_starts_binding": dict(BASE, max_spread=4.8),
+    # the buyer's rate falls onto the lower truncation ε and stays there
+    "min_rate_starts_binding": dict(BASE, min_rate=2.5),
     # the two makers swap the best ask
     "best_quote_swaps": dict(
         horizon=1.0,
@@ -81,6 +83,13 @@ def test_default_solve_reaches_1e_7_on_kinked_cases(case):
     # the kink is real: a truncation binds on part of the horizon, or the best maker changes
     if case == "best_quote_swaps":
         assert np.unique(np.argmin(ref.ask, axis=1)).size == 2
+    elif case == "min_rate_starts_binding":
+        rates = ref.rate[:, 0]
+        assert np.isclose(rates, 2.5).any() and not np.isclose(rates, 2.5).all()
+        # collocation refines its mesh at the kink until it runs out of nodes; its last iterate
+        # starts the shooting, which converges without the homotopy (and its many shootings)
+        assert sol.diagnostics["method"] == "shooting (collocation warm start)"
+        assert sol.diagnostics["continuation_steps"] == 0
     else:
         binding = ref.diagnostics["truncation_binding"]["maker_0.max_spread"]
         assert 0.0 < binding < 1.0

@@ -279,10 +279,12 @@ class MarketMakingGame(TradersAndMakers):
     ) -> MarketMakingSolution:
         """Solve (13)–(14) on an RK4 grid of ``steps`` steps and the decoupling field (23).
 
-        ``method``: "auto" (φ ≡ 0: algebraic fast path, else shooting warm-started from the
-        φ = 0 solution; if Newton fails, continuation: drift/horizon homotopy, then inventory
-        and noise homotopy; ``solve_bvp`` collocation as last resort, whose interpolant then
-        gives the path — long horizons, where re-shooting is unstable), or one of "algebraic"
+        ``method``: "auto" (φ ≡ 0: algebraic fast path, else ``solve_bvp`` collocation
+        started from the φ = 0 equilibrium path (smooth coefficients), and if it fails, shooting
+        from its last iterate, then from the φ = 0 solution; if Newton fails, continuation:
+        drift/horizon homotopy, then inventory and noise homotopy; collocation from scratch as
+        last resort, whose interpolant then gives the path — long horizons, where re-shooting is
+        unstable), or one of "algebraic"
         (needs φ ≡ 0), "shooting", "collocation". ``decoupling``: "radon" (Radon's lemma:
         linear ODE, explicit when φ ≡ 0; the default — far less stiff) or "riccati" (RK4 on
         (23) directly); Radon falls back to Riccati if V(t) is singular.
@@ -337,9 +339,18 @@ def _solve_y0(pb: Problem, grid: Grid, q0: np.ndarray, method: str, guess=None):
                 pass
             else:
                 if method == "auto" and q0.shape[0] == 1 and pb.smooth:
-                    y0 = _warm_collocation(pb, pb0, grid, g0, q0, guess, info)
+                    y0, near = _warm_collocation(pb, pb0, grid, g0, q0, guess, info)
                     if y0 is not None:
                         return y0, info
+                    if near is not None:  # the failed collocation's last iterate
+                        res = solver(pb, grid, q0, near)
+                        if res.converged:
+                            info.update(
+                                method="shooting (collocation warm start)",
+                                newton_iterations=res.iterations,
+                                residual=res.residual,
+                            )
+                            return res.y, info
     try:
         res, nsteps = _newton_or_continuation(solver, pb, grid, q0, guess)
         info["continuation_steps"] = nsteps
@@ -353,24 +364,33 @@ def _solve_y0(pb: Problem, grid: Grid, q0: np.ndarray, method: str, guess=None):
     return res.y, info
 
 
-def _warm_collocation(pb, pb0, grid, g0, q0, guess, info) -> np.ndarray | None:
+def _warm_collocation(
+    pb, pb0, grid, g0, q0, guess, info
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """``solve_bvp`` started from the φ = 0 equilibrium path (smooth coefficients, one state).
 
     In the numpy-overhead regime collocation (one vectorised call per Newton iteration over all
-    nodes) beats shooting (4 calls per RK4 step); None if it fails (then: shooting).
+    nodes) beats shooting (4 calls per RK4 step). Returns (Y(t₀), None) on success. On failure
+    it returns (None, the last iterate's Y(t₀)) if that is finite: where a truncation starts or
+    stops binding, ``solve_bvp`` converges to the equilibrium but keeps refining its mesh around
+    the kink until it runs out of nodes, and that iterate starts the shooting (whose RK4 steps
+    split at the located switching times) a Newton step or two from its solution, instead of
+    the φ = 0 guess and a homotopy.
     """
     tr = integrate(pb0, g0, q0[0], guess[0])
     try:
         sol = solve_collocation(pb, q0[0], grid.t, tr.q, tr.y, max_nodes=1000)
-    except MarketMakingSolveError:
-        return None
+    except MarketMakingSolveError as err:
+        last = err.iterate
+        near = None if last is None else last(grid.t[0])[pb.n :][None, :]
+        return None, near if near is not None and np.all(np.isfinite(near)) else None
     info.update(
         method="collocation (warm start)",
         _path=sol.sol,
         newton_iterations=0,
         residual=float(np.max(np.abs(sol.rms_residuals))),
     )
-    return sol.sol(grid.t[0])[pb.n :][None, :]
+    return sol.sol(grid.t[0])[pb.n :][None, :], None
 
 
 def _newton_or_continuation(solver, pb: Problem, grid: Grid, q0: np.ndarray, guess: np.ndarray):

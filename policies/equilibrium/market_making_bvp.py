@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.integrate import solve_bvp
@@ -32,7 +32,15 @@ from policies.equilibrium.market_making_hamiltonian import Market, forward_drift
 
 
 class MarketMakingSolveError(RuntimeError):
-    """The equilibrium BVP could not be solved (Newton, continuation and collocation failed)."""
+    """The equilibrium BVP could not be solved (Newton, continuation and collocation failed).
+
+    ``iterate``: the failed method's last approximation ``t -> (Q, Y)`` when it has one
+    (collocation), a starting point for another method; None otherwise.
+    """
+
+    def __init__(self, message: str, iterate: Callable[[Any], np.ndarray] | None = None):
+        super().__init__(message)
+        self.iterate = iterate
 
 
 Coef = Callable[[np.ndarray], np.ndarray]
@@ -530,5 +538,5 @@ def solve_collocation(
     z0 = np.vstack([guess_q.T, guess_y.T])
     sol = solve_bvp(fun, bc, guess_t, z0, tol=tol, max_nodes=max_nodes)
     if not sol.success:
-        raise MarketMakingSolveError(f"solve_bvp failed: {sol.message}")
+        raise MarketMakingSolveError(f"solve_bvp failed: {sol.message}", iterate=sol.sol)
     return sol

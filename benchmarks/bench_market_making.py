@@ -13,6 +13,11 @@ One table, every row measured in the same run, methods interleaved and best of `
   Λ and a non-exponential log-concave Λ (quoting game solved by Newton + Picard), vs collocation;
   smooth noise b(t) = 1 + t, and the piecewise-constant profile b = (1, 2) (a jump at T/2, which
   the RK4 grid puts on a node and collocation has to resolve by mesh refinement). Target < 5 s.
+* A kink: the ACAS-like game of 1 buyer and 2 makers (φ = 0.5) whose rate falls onto the
+  truncation ε = 2.5 at t ≈ 0.14 (``tests/test_market_making_kinks.py``). ``solve_bvp`` refines
+  its mesh at the kink until it runs out of nodes; ``auto`` shoots from its last iterate (one or
+  two Newton steps) vs ``shooting`` from the φ = 0 solution (a drift homotopy of about ten
+  shootings: what ``auto`` did after the failed collocation before).
 * Feedback evaluation: first-order decoupling field for 10⁴ paths (one ``act``) vs the "exact"
   re-solve of the BVP from each realised state (batched Newton over paths) for 100 paths.
 
@@ -153,6 +158,12 @@ def main() -> None:
             large_game("exponential", (1.0, 2.0)),
             ["auto", "collocation"],
             "< 5 s",
+        ),
+        (
+            "ε binds at t≈0.14",
+            MarketMakingGame.acas(**{**ACAS, "running_penalty": 0.5, "min_rate": 2.5}),
+            ["auto", "shooting"],
+            "< 2 s",
         ),
     ]
     for label, game, methods, target in cases:

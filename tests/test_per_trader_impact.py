@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.linalg import expm
 
 from policies.equilibrium.adapters import (
     discrete_best_quote_game,
@@ -26,25 +27,15 @@ from simulator.scenario import NoiseSpec
 from tests.helpers import THREE_TRADERS, almgren_chriss_h, maker, trader
 from tests.helpers import execution_game as three_traders
 from tests.helpers import scenario as build_scenario
+from tests.test_execution_simulation import scenario as execution_scenario
+from tests.test_logit_equilibrium import game_kwargs
 
 BETAS = [0.3, 0.9, 0.5]
 
 
-def impact_scenario(beta, steps: int = 100, volatility: float = 1.0):
-    pop = zip(
-        *(THREE_TRADERS[k] for k in ("initial_inventory", "running_penalty", "terminal_penalty")),
-        strict=True,
-    )
-    traders = tuple(trader(i, q, "equilibrium", phi=p, A=a) for i, (q, p, a) in enumerate(pop))
-    return build_scenario(
-        "impact",
-        traders,
-        steps=steps,
-        noise=NoiseSpec(buy_rate=0.1, sell_rate=(0.3, 0.1)),
-        volatility=volatility,
-        permanent_impact=0.3,
-        temporary_impact=beta,
-    )
+def impact_scenario(beta, volatility: float = 1.0):
+    """The three-trader §2 scenario of test_execution_simulation, every trader in equilibrium."""
+    return execution_scenario("equilibrium", volatility, temporary_impact=beta)
 
 
 def test_equal_per_trader_impacts_are_bit_identical_to_the_shared_beta():
@@ -69,6 +60,41 @@ def test_unequal_impacts_without_coupling_are_three_almgren_chriss_problems():
     ]
     for kw in ({}, {"integrator": "dop853"}, {"method": "dense"}):
         np.testing.assert_allclose(game.solve(**kw).values, exact, rtol=1e-8)
+
+
+def two_trader_closed_form(alpha, betas, pi, phi, a_pen, q0, t):
+    """(Y(0), Q(t)) of the N = 2 game without noise, from the first-order conditions and the
+    adjoint equations alone: βⁱ((2−π)vⁱ + π(v¹ + v²)) = N yⁱ + α qⁱ and
+    dyⁱ/dt = 2φⁱqⁱ − (α/N)(v¹ + v²), y_T = −2A q_T. The system (q, y)' = M (q, y) is linear with
+    constant M, so one 4×4 exponential solves the two-point problem exactly."""
+    n = 2
+    b = np.diag(betas) @ ((2 - pi) * np.eye(n) + pi * np.ones((n, n)))
+    vq, vy = alpha * np.linalg.inv(b), n * np.linalg.inv(b)  # v = vq q + vy y
+    total = alpha / n * np.ones((n, n))
+    m = np.block([[vq, vy], [2 * np.diag(phi) - total @ vq, -total @ vy]])
+    c = np.hstack([2 * np.diag(a_pen), np.eye(n)]) @ expm(m)  # y(T) + 2A q(T) = 0
+    y0 = np.linalg.solve(c[:, n:], -c[:, :n] @ q0)
+    return y0, (expm(m * t) @ np.concatenate([q0, y0]))[:n]
+
+
+@pytest.mark.parametrize("cross_impact", [1.0, 0.6])
+def test_two_traders_with_unequal_impacts_match_the_closed_form(cross_impact):
+    q0 = np.array([5.0, -3.0])
+    kw = dict(phi=[0.2, 0.5], a_pen=[1.0, 2.0], q0=q0)
+    y0, q_t = two_trader_closed_form(0.3, [0.4, 1.1], cross_impact, t=0.4, **kw)
+    game = ExecutionGame(
+        horizon=1.0,
+        permanent_impact=0.3,
+        temporary_impact=[0.4, 1.1],
+        cross_impact=cross_impact,
+        running_penalty=kw["phi"],
+        terminal_penalty=kw["a_pen"],
+        initial_inventory=q0,
+    )
+    for solve, tol in (({}, 1e-12), ({"integrator": "dop853"}, 1e-9), ({"method": "dense"}, 1e-9)):
+        sol = game.solve(**solve)
+        np.testing.assert_allclose(sol.adjoint(0.0, q0), y0, rtol=tol, atol=tol)
+        np.testing.assert_allclose(sol.inventory(0.4), q_t, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("cross_impact", [1.0, 0.4])
@@ -194,19 +220,10 @@ def test_best_quote_and_logit_equal_impacts_are_bit_identical_to_the_shared_beta
 
 
 def logit_kwargs():
-    return dict(
-        horizon=1.0,
-        trader_inventories=(-4.0, -2.0),
-        maker_inventories=(2.0, 0.0),
-        share_sharpness=2.0,
-        share_offsets=(0.0, 0.2),
-        trader_running_penalty=0.5,
-        trader_terminal_penalty=5.0,
-        maker_running_penalty=0.05,
-        maker_terminal_penalty=1.0,
-        noise_buy_rate=15.0,
-        noise_sell_rate=15.0,
-    )
+    """test_logit_equilibrium's game with a second, smaller buyer."""
+    kw = game_kwargs(trader_inventories=(-4.0, -2.0))
+    del kw["temporary_impact"]
+    return kw
 
 
 def test_logit_impacts_follow_their_traders():

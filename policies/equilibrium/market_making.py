@@ -280,11 +280,11 @@ class MarketMakingGame(TradersAndMakers):
         """Solve (13)–(14) on an RK4 grid of ``steps`` steps and the decoupling field (23).
 
         ``method``: "auto" (φ ≡ 0: algebraic fast path, else ``solve_bvp`` collocation
-        started from the φ = 0 equilibrium path (smooth coefficients), and if it fails, shooting
-        from its last iterate, then from the φ = 0 solution; if Newton fails, continuation:
-        drift/horizon homotopy, then inventory and noise homotopy; collocation from scratch as
-        last resort, whose interpolant then gives the path — long horizons, where re-shooting is
-        unstable), or one of "algebraic"
+        started from the φ = 0 equilibrium path (smooth coefficients); if it fails, shooting
+        from the φ = 0 solution, then from the collocation's last iterate; if Newton fails,
+        continuation: drift/horizon homotopy, then inventory and noise homotopy; collocation
+        from scratch as last resort, whose interpolant then gives the path — long horizons,
+        where re-shooting is unstable), or one of "algebraic"
         (needs φ ≡ 0), "shooting", "collocation". ``decoupling``: "radon" (Radon's lemma:
         linear ODE, explicit when φ ≡ 0; the default — far less stiff) or "riccati" (RK4 on
         (23) directly); Radon falls back to Riccati if V(t) is singular.
@@ -328,6 +328,7 @@ def _solve_y0(pb: Problem, grid: Grid, q0: np.ndarray, method: str, guess=None):
     use_alg = pb.phi_zero and method in ("auto", "algebraic")
     solver = solve_algebraic if use_alg else solve_shooting
     info["method"] = "algebraic" if use_alg else "shooting"
+    near = None  # a failed warm-start collocation's last iterate
     if guess is None:
         guess = -2.0 * pb.terminal * q0
         if not use_alg:  # the φ = 0 problem is cheap (algebraic) and a good starting point
@@ -342,17 +343,14 @@ def _solve_y0(pb: Problem, grid: Grid, q0: np.ndarray, method: str, guess=None):
                     y0, near = _warm_collocation(pb, pb0, grid, g0, q0, guess, info)
                     if y0 is not None:
                         return y0, info
-                    if near is not None:  # the failed collocation's last iterate
-                        res = solver(pb, grid, q0, near)
-                        if res.converged:
-                            info.update(
-                                method="shooting (collocation warm start)",
-                                newton_iterations=res.iterations,
-                                residual=res.residual,
-                            )
-                            return res.y, info
     try:
-        res, nsteps = _newton_or_continuation(solver, pb, grid, q0, guess)
+        res, nsteps = solver(pb, grid, q0, guess), 0
+        if not res.converged and near is not None:
+            res = solver(pb, grid, q0, near)
+            if res.converged:
+                info["method"] = "shooting (collocation warm start)"
+        if not res.converged:
+            res, nsteps = _continuation(solver, pb, grid, q0)
         info["continuation_steps"] = nsteps
     except MarketMakingSolveError:
         if method != "auto" or q0.shape[0] != 1:
@@ -373,9 +371,9 @@ def _warm_collocation(
     nodes) beats shooting (4 calls per RK4 step). Returns (Y(t₀), None) on success. On failure
     it returns (None, the last iterate's Y(t₀)) if that is finite: where a truncation starts or
     stops binding, ``solve_bvp`` converges to the equilibrium but keeps refining its mesh around
-    the kink until it runs out of nodes, and that iterate starts the shooting (whose RK4 steps
-    split at the located switching times) a Newton step or two from its solution, instead of
-    the φ = 0 guess and a homotopy.
+    the kink until it runs out of nodes. When shooting from the φ = 0 solution fails, that
+    iterate starts the shooting (whose RK4 steps split at the located switching times) a Newton
+    step or two from its solution, before any homotopy.
     """
     tr = integrate(pb0, g0, q0[0], guess[0])
     try:
@@ -398,6 +396,11 @@ def _newton_or_continuation(solver, pb: Problem, grid: Grid, q0: np.ndarray, gue
     res = solver(pb, grid, q0, guess)
     if res.converged:
         return res, 0
+    return _continuation(solver, pb, grid, q0)
+
+
+def _continuation(solver, pb: Problem, grid: Grid, q0: np.ndarray):
+    """The drift homotopy, then the inventory homotopy (see :func:`continuation`)."""
     try:
         return continuation(solver, pb, grid, q0, "drift")
     except MarketMakingSolveError:

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 class Books:
     """The model's ``(n_agents, M)`` inventory, cash and running-penalty arrays.
 
-    ``running_penalties``: φ per row (default 0), used by :meth:`settle`.
+    ``running_penalties``: φ per row (default 0), used by :meth:`settle`; ``traders``: the
+    number of trader rows (the first ones), whose fills :meth:`settle` takes as signed volumes.
     """
 
     def __init__(
@@ -31,6 +32,7 @@ class Books:
         initial_inventories: np.ndarray,
         paths: int,
         running_penalties: np.ndarray | None = None,
+        traders: int = 0,
     ) -> None:
         q0 = np.asarray(initial_inventories, dtype=float).reshape(-1, 1)
         self.inventory = np.repeat(q0, paths, axis=1)
@@ -41,31 +43,47 @@ class Books:
         rows = np.flatnonzero(phi)  # rows with a running penalty (others pay none)
         contiguous = rows.size and rows[-1] - rows[0] + 1 == rows.size
         self._penalised = slice(rows[0], rows[-1] + 1) if contiguous else rows
-        self._phi = phi[self._penalised, None]
+        phi = phi[self._penalised, None]
+        # one φ for every penalised row: a scalar (the same products, without a broadcast)
+        self._phi = float(phi[0, 0]) if rows.size and (phi == phi[0, 0]).all() else phi
         self._prev = np.empty((rows.size, paths))
         self._tmp = np.empty((rows.size, paths))
 
     def settle(
         self,
-        rows: slice,
+        traders: int,
+        volume: np.ndarray,
+        price: np.ndarray,
         bought: np.ndarray,
         sold: np.ndarray,
         cash_flow: np.ndarray,
         dt: float,
         diffusion: np.ndarray | None = None,
     ) -> None:
-        """Every agent of ``rows`` (the strategic agents) at once: Q_{k+1} = Q_k + bought − sold
-        (+ ε·ΔW), X += cash_flow, and the exact running penalty of the linear inventory path
+        """Every strategic agent at once (rows ``[0, traders)`` the traders, then the makers).
+
+        Traders fill a signed ``volume`` (> 0 bought) at a per-share ``price``: Q += volume,
+        X −= price·volume (the same bits as Q + max(volume, 0) − max(−volume, 0) and
+        X + (−price·volume), without those passes); ``volume`` is consumed (it ends holding
+        price·volume: one buffer less in the cache). Makers: Q += ``bought`` − ``sold``,
+        X += ``cash_flow`` (their rows only). Then ε·ΔW (``diffusion``, all strategic rows) and
+        the exact running penalty of the linear inventory path
         (:func:`simulator.mechanisms.rules.running_penalty`) for the rows with φ > 0."""
-        q = self.inventory[rows]
         p = self._penalised
         if self._prev.size:
             self._prev[...] = self.inventory[p]
-        q += bought
-        q -= sold
+        n = traders + bought.shape[0]
+        if traders:
+            self.inventory[:traders] += volume
+            volume *= price  # the traders' cost price·volume, in the volume's buffer
+            self.cash[:traders] -= volume
+        if n > traders:
+            q = self.inventory[traders:n]
+            q += bought
+            q -= sold
+            self.cash[traders:n] += cash_flow
         if diffusion is not None:
-            q += diffusion
-        self.cash[rows] += cash_flow
+            self.inventory[:n] += diffusion
         if self._prev.size:
             t = rules.running_penalty(
                 self._prev, self.inventory[p], self._phi, dt, self._tmp, scratch=self._prev
@@ -95,8 +113,6 @@ class AccountingAgent(mesa.Agent):
         self.running_cost = books.running[row]
         self.running_penalty = running_penalty
         self.terminal_penalty = terminal_penalty
-        self._prev = np.empty_like(self.inventory)
-        self._tmp = np.empty_like(self.inventory)
 
     def settle(
         self,
@@ -108,16 +124,15 @@ class AccountingAgent(mesa.Agent):
     ) -> None:
         """Q_{k+1} = Q_k + bought − sold (+ ε·ΔW), X += cash_flow, and the exact running
         penalty of a linear inventory path, φ·dt·(Q_k² + Q_k·Q_{k+1} + Q_{k+1}²)/3."""
-        q, prev, phi = self.inventory, self._prev, self.running_penalty
-        if phi:
-            np.copyto(prev, q)
+        q, phi = self.inventory, self.running_penalty
+        prev = q.copy() if phi else None  # (the strategic agents settle in Books.settle)
         q += bought
         q -= sold
         if diffusion is not None:
             q += diffusion
         self.cash += cash_flow
         if phi:  # in place: Q_k (``prev``) is no longer needed after it is read
-            self.running_cost += rules.running_penalty(prev, q, phi, dt, self._tmp, scratch=prev)
+            self.running_cost += rules.running_penalty(prev, q, phi, dt, scratch=prev)
 
     def terminal_cost(self) -> np.ndarray:
         """A·Q_T²."""

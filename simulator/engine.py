@@ -3,11 +3,11 @@
 The engine owns the mechanism; agents and policies never touch it. All arrays hold the M paths on
 their last axis: trader rates ``rates`` ``(N_traders, M)``, maker half-spreads ``quotes``
 ``(N_makers, 2, M)`` (δᵃ, δᵇ). After :meth:`Market.clear` the fill arrays describe the step:
-``buy``/``sell`` (volume bought/sold, ``(N_strategic, M)``, traders then makers), ``cash`` (cash
-change), ``trader_price`` (the per-share price of each trader's fills, temporary cost included,
-``(N_traders, M)``), and the noise traders' ``noise_buy``/``noise_sell``/``noise_cash`` ``(M,)``
-with their per-share prices ``noise_price`` ``(2, M)`` (buys, sells). Makers fill at their quotes
-P + δᵃ (sells) and P − δᵇ (buys).
+the traders' signed ``volume`` (> 0 bought) and ``trader_price`` (the per-share price of their
+fills, temporary cost included), both ``(N_traders, M)``; the makers' ``buy``/``sell`` (volume
+bought/sold) and ``cash`` (cash change), ``(N_makers, M)``; and the noise traders'
+``noise_buy``/``noise_sell``/``noise_cash`` ``(M,)`` with their per-share prices ``noise_price``
+``(2, M)`` (buys, sells). Makers fill at their quotes P + δᵃ (sells) and P − δᵇ (buys).
 
 Discretisation (fluid mode; controls piecewise constant on [t_k, t_{k+1}), the exact integrals
 of the continuous game for such controls):
@@ -90,15 +90,18 @@ class Market:
         self.dt = scenario.dt
         self.flow = scenario.flow
         self.discrete = scenario.flow != "fluid"  # Poisson or Bernoulli lots
+        # clear() may raise on a non-finite action (a count drawn from a NaN mean, the makers'
+        # intensity check): the model then checks the actions before clearing
+        self.needs_finite_actions = True
         self.lot = scenario.lot_size
         self.nt, self.nm = len(scenario.traders), len(scenario.makers)
         self.paths = paths
-        n = self.nt + self.nm
         self.rates = np.zeros((self.nt, paths))
         self.quotes = np.zeros((self.nm, 2, paths))
-        self.buy = np.zeros((n, paths))
-        self.sell = np.zeros((n, paths))
-        self.cash = np.zeros((n, paths))
+        self.volume = np.zeros((self.nt, paths))  # signed trader volumes of the step
+        self.buy = np.zeros((self.nm, paths))
+        self.sell = np.zeros((self.nm, paths))
+        self.cash = np.zeros((self.nm, paths))
         self.noise_buy = np.zeros(paths)
         self.noise_sell = np.zeros(paths)
         self.noise_cash = np.zeros(paths)
@@ -107,7 +110,6 @@ class Market:
         self.diffusion: np.ndarray | None = None
         self.best_ask: np.ndarray | None = None
         self.best_bid: np.ndarray | None = None
-        self._vol = np.zeros((self.nt, paths))  # signed trader volumes of the step
         q0 = np.array([a.initial_inventory for a in scenario.traders]).reshape(-1, 1)
         self._buyers = q0 < 0  # (nt, 1): the §3 indicator I(q₀ < 0)
         self._sellers = q0 > 0
@@ -144,14 +146,14 @@ class Market:
     def _draw(self, step: int, buf: np.ndarray) -> None:
         """Discrete modes: turn ``buf`` (intensities) into volumes; set trader and noise volumes."""
         self._discrete_volumes(step, buf)
-        np.copysign(buf[: self.nt], self.rates, out=self._vol)
+        np.copysign(buf[: self.nt], self.rates, out=self.volume)
         self.noise_buy[:] = buf[self.nt]
         self.noise_sell[:] = buf[self.nt + 1]
 
     def _fluid_volumes(self, nb: np.ndarray, ns: np.ndarray) -> None:
         """Fluid mode: trader volumes v·dt and noise volumes a·dt, b·dt (no intensity buffer)."""
         dt = self.dt
-        np.multiply(self.rates, dt, out=self._vol)
+        np.multiply(self.rates, dt, out=self.volume)
         np.multiply(nb, dt, out=self.noise_buy)
         np.multiply(ns, dt, out=self.noise_sell)
 
@@ -176,12 +178,13 @@ class Market:
             out += x[i]
         return out
 
-    def _set_trader_fills(self) -> None:
-        vol, nt = self._vol, self.nt
-        np.maximum(vol, 0.0, out=self.buy[:nt])
-        sell = self.sell[:nt]
-        np.negative(vol, out=sell)
-        np.maximum(sell, 0.0, out=sell)
+    @staticmethod
+    def split_volume(volume: np.ndarray, bought: np.ndarray, sold: np.ndarray) -> None:
+        """A trader's signed volume as its volume bought, max(v, 0), and sold, max(−v, 0) (for
+        the recorder: the books settle the signed volume directly)."""
+        np.maximum(volume, 0.0, out=bought)
+        np.negative(volume, out=sold)
+        np.maximum(sold, 0.0, out=sold)
 
     def set_quotes(self, maker: int, half_spreads: np.ndarray) -> None:
         """Maker ``maker`` (0-based among makers) quotes ``half_spreads`` (δᵃ, δᵇ), ``(M, 2)``
@@ -236,21 +239,19 @@ class ImpactMarket(Market):
         self._alpha_n = m.permanent_impact / self.nt
         self._beta_n = trader_column(m.temporary_impact) / self.nt  # βⁱ/N
         self._pi = m.cross_impact
+        # fluid §2 arithmetic carries a NaN or inf rate into the books within the step
+        self.needs_finite_actions = self.discrete
 
     def clear(self, step: int, price: np.ndarray, nb: np.ndarray, ns: np.ndarray) -> None:
         self._volumes(step, nb, ns)
-        vol, nt = self._vol, self.nt
-        delta = vol.sum(axis=0)
+        delta = self.volume.sum(axis=0)
         delta *= self._alpha_n  # Δ_k
         omega = self.noise_buy - self.noise_sell
         omega *= self.spec.permanent_impact  # ω_k
         mid = price + self.impact + self.noise_drift + 0.5 * (delta + omega)
         rates = self.rates
         # β/N (v_i + π Σ_{j≠i} v_j) = β/N ((1 − π) v_i + π Σ_j v_j)
-        fill = rules.impact_price(mid, rates, self._beta_n, self._pi, out=self.trader_price)
-        np.multiply(fill, vol, out=self.cash[:nt])
-        np.negative(self.cash[:nt], out=self.cash[:nt])
-        self._set_trader_fills()
+        rules.impact_price(mid, rates, self._beta_n, self._pi, out=self.trader_price)
         np.multiply(mid, self.noise_sell - self.noise_buy, out=self.noise_cash)
         self.noise_price[...] = mid
         self.impact += delta
@@ -357,11 +358,11 @@ class BestQuoteMarket(Market):
         return a_tilde, b_tilde
 
     def _maker_volumes(self, step: int, nb: np.ndarray, ns: np.ndarray) -> None:
-        """Draw all volumes; maker sells into ``sell[nt:]``, buys into ``buy[nt:]``."""
+        """Draw all volumes; maker sells into ``sell``, buys into ``buy``."""
         nt, nm = self.nt, self.nm
         a_tilde, b_tilde = self._flows(nb, ns)
         shares = self._compute_shares()
-        sold, bought = self.sell[nt:], self.buy[nt:]
+        sold, bought = self.sell, self.buy
         # maker intensities ã·Λ and b̃·Λ, written in place, then checked
         np.multiply(shares[:, 0], a_tilde, out=sold)
         np.multiply(shares[:, 1], b_tilde, out=bought)
@@ -409,16 +410,16 @@ class BestQuoteMarket(Market):
         self._maker_volumes(step, nb, ns)
         # makers: + (P + δᵃ)·sold − (P − δᵇ)·bought
         q, tmp = self.quotes, self._scratch
-        mc = self.cash[nt:]
+        mc = self.cash
         np.add(price, q[:, 0], out=mc)
-        mc *= self.sell[nt:]
+        mc *= self.sell
         np.subtract(price, q[:, 1], out=tmp)
-        tmp *= self.buy[nt:]
+        tmp *= self.buy
         mc -= tmp
         ask = np.add(price, self.best_ask, out=self._ask)
         bid = np.subtract(price, self.best_bid, out=self._bid)
         if nt:
-            v, vol, unit = self.rates, self._vol, self.trader_price
+            v, unit = self.rates, self.trader_price
             # per-share temporary cost β(vⁱ + c·mean_{j≠i} vʲ) at the chosen rates
             rules.temporary_price(v, self._beta, self._coupling, out=unit)
             # plus the best quote of the trader's side (ask for buyers, bid otherwise)
@@ -428,10 +429,6 @@ class BestQuoteMarket(Market):
                 unit += bid
             else:
                 unit += np.where(self._buyers, ask, bid)
-            cash = self.cash[:nt]
-            np.multiply(unit, vol, out=cash)
-            np.negative(cash, out=cash)
-            self._set_trader_fills()
         np.multiply(bid, self.noise_sell, out=self.noise_cash)
         np.multiply(ask, self.noise_buy, out=tmp[0])
         self.noise_cash -= tmp[0]
@@ -492,7 +489,6 @@ class LogitMarket(BestQuoteMarket):
         return shares
 
     def _maker_volumes(self, step: int, nb: np.ndarray, ns: np.ndarray) -> None:
-        nt = self.nt
         shares = self._compute_shares()
         self._diffuse(step)
         if self.discrete:  # Poisson (the scenario rejects Bernoulli flow here)
@@ -500,7 +496,7 @@ class LogitMarket(BestQuoteMarket):
             return
         self._fluid_volumes(nb, ns)
         # ã·dt and b̃·dt: noise + traders of the matching side
-        vol = self._vol
+        vol = self.volume
         bought = self._row_sum(vol, self._buyer_rows)
         asks = (
             self.noise_buy if bought is None else np.add(self.noise_buy, bought, out=self._a_tilde)
@@ -511,8 +507,8 @@ class LogitMarket(BestQuoteMarket):
             if sold is None
             else np.subtract(self.noise_sell, sold, out=self._b_tilde)
         )
-        np.multiply(shares[:, 0], asks, out=self.sell[nt:])
-        np.multiply(shares[:, 1], bids, out=self.buy[nt:])
+        np.multiply(shares[:, 0], asks, out=self.sell)
+        np.multiply(shares[:, 1], bids, out=self.buy)
 
     def _split_volumes(self, step: int, nb: np.ndarray, ns: np.ndarray, shares: np.ndarray) -> None:
         """Poisson mode: source s (each trader, noise buys, noise sells) sends lot × Poisson(
@@ -524,11 +520,11 @@ class LogitMarket(BestQuoteMarket):
         np.multiply(rates[:, None, :], shares[:, self._source_side].swapaxes(0, 1), out=split)
         self._discrete_volumes(step, split.reshape(-1, self.paths))
         volumes = split.sum(axis=1)
-        np.copysign(volumes[:nt], self.rates, out=self._vol)
+        np.copysign(volumes[:nt], self.rates, out=self.volume)
         self.noise_buy[:] = volumes[nt]
         self.noise_sell[:] = volumes[nt + 1]
-        split[self._ask_sources].sum(axis=0, out=self.sell[nt:])
-        split[self._bid_sources].sum(axis=0, out=self.buy[nt:])
+        split[self._ask_sources].sum(axis=0, out=self.sell)
+        split[self._bid_sources].sum(axis=0, out=self.buy)
 
     def _diffuse(self, step: int) -> None:
         """ε·ΔW on the strategic inventories (§5), if ε > 0."""

@@ -8,13 +8,15 @@ Step k (t_k = k·dt), in this order:
 3. traders trade (:meth:`ExecutionTrader.trade`; they see ``best_ask`` / ``best_bid``): traders
    whose policies share a batch key act as one :class:`~agents.TraderBatch`, one policy call
    over an (M, k) block, so the Python cost of a step is per policy group, not per agent;
-4. the engine (:mod:`simulator.engine`) computes flows, fills and prices;
-5. accounting: the strategic agents settle their fills in one block (:meth:`Books.settle`:
-   cash, inventory, running penalty), the noise traders theirs;
-6. P and L advance to t_{k+1}; the recorder keeps the step's actions and the new state;
+4. the engine (:mod:`simulator.engine`) computes flows, fills and prices (if its clearing
+   could raise on a non-finite action, the actions are checked first);
+5. the recorder keeps the step's actions and fills; then the strategic agents settle their
+   fills in one block (:meth:`Books.settle`: cash, inventory, running penalty), the noise
+   traders theirs;
+6. P and L advance to t_{k+1}; the recorder keeps the new state;
 7. the guard: the first NaN or ±inf among the actions, the books, P and the noise rates stops
    the run with :class:`NonFiniteStateError` naming the agent, the quantity and the step (no
-   non-finite number ever reaches a result).
+   non-finite number ever reaches a result; a non-finite action reaches the books in its step).
 
 Randomness comes from :class:`~simulator.processes.PathRandom` (keyed by path blocks), not from
 Mesa's ``model.rng``, so that chunked runs reproduce one-piece runs bit for bit.
@@ -46,6 +48,9 @@ class Recorder:
     ``first``: the run's path index of column 0 (a recorder for the paths ``[first, first + M)``
     of a larger run, e.g. one block of a dataset)."""
 
+    TERMINAL = ("running_cost", "terminal_cost", "objective")
+    """The per-path terminal arrays ``(M,)``, kept for every path (recorded or not)."""
+
     def __init__(
         self, scenario: Scenario, paths: int, recorded: int, noise: bool, first: int = 0
     ) -> None:
@@ -73,31 +78,30 @@ class Recorder:
         sources = engine.route_sources(scenario)
         self.routes = np.empty((sources, len(scenario.makers), n, r)) if sources else None
         """``(sources, makers, n, R)``: the engine's :attr:`~simulator.engine.Market.routes`."""
-        self.agents: list[dict[str, np.ndarray]] = []
+        # one block per quantity over the accounts holding it (agents' arrays are its rows):
+        # a step or the horizon writes a quantity of every account in one operation
         roles = [a.role for a in scenario.agents] + (["noise"] if noise else [])
-        for role in roles:
-            arrays = {
-                "inventory": state(),
-                "cash": state(),
-                "buy_volume": per_step(),
-                "sell_volume": per_step(),
-                "running_cost": np.empty(paths),
-                "terminal_cost": np.empty(paths),
-                "objective": np.empty(paths),
-            }
-            if role == "trader":
-                arrays["rate"] = per_step()
-                arrays["fill_price"] = per_step()
-            elif role == "noise":
-                arrays["buy_price"] = per_step()
-                arrays["sell_price"] = per_step()
-            elif role == "maker":
-                arrays["ask_spread"] = per_step()
-                arrays["bid_spread"] = per_step()
-            self.agents.append(arrays)
-
-    TERMINAL = ("running_cost", "terminal_cost", "objective")
-    """The per-path terminal arrays ``(M,)``, kept for every path (recorded or not)."""
+        per_role = {
+            "trader": ("rate", "fill_price"),
+            "maker": ("ask_spread", "bid_spread"),
+            "noise": ("buy_price", "sell_price"),
+        }
+        k = len(roles)
+        self.terminal = {name: np.empty((k, paths)) for name in self.TERMINAL}
+        blocks = {"inventory": np.empty((k, n + 1, r)), "cash": np.empty((k, n + 1, r))}
+        blocks |= {name: np.empty((k, n, r)) for name in ("buy_volume", "sell_volume")}
+        rows = {name: range(k) for name in blocks}
+        for role, names in per_role.items():
+            holders = [i for i, x in enumerate(roles) if x == role]
+            for name in names:
+                blocks[name] = np.empty((len(holders), n, r))
+                rows[name] = holders
+        self.agents: list[dict[str, np.ndarray]] = [
+            {name: block[i] for name, block in self.terminal.items()} for i in range(k)
+        ]
+        for name, block in blocks.items():
+            for j, i in enumerate(rows[name]):
+                self.agents[i][name] = block[j]
 
     def insert(self, block: Recorder) -> None:
         """Copy ``block`` — the recorder of paths ``[block.first, …)`` of the same run, e.g. a
@@ -148,9 +152,9 @@ class MarketModel(mesa.Model):
         specs = scenario.agents
         q0 = [a.initial_inventory for a in specs]
         phi = [a.running_penalty for a in specs]
-        self.books = Books([*q0, 0.0], paths, [*phi, 0.0])  # last row: the noise traders
-        self._strategic_rows = slice(0, len(specs))
-        n = len(specs)
+        n, nt = len(specs), len(scenario.traders)
+        # rows: the traders, the makers, then the noise traders
+        self.books = Books([*q0, 0.0], paths, [*phi, 0.0], traders=nt)
         self.names = tuple(a.name for a in specs)
         self.roles = tuple(a.role for a in specs)
         self._inventories = self.books.inventory[:n].T  # (M, n) view: MarketState.inventories
@@ -184,6 +188,8 @@ class MarketModel(mesa.Model):
         # account in the same step (the actions are also checked before the clearing)
         self._guarded = [self.books.inventory, self.books.cash, self.price.value]
         self._state_plan, self._step_plan = self._recording_plan()
+        a_col = [a.terminal_penalty for a in self._accounts()]
+        self._terminal_penalties = np.array(a_col, dtype=float).reshape(-1, 1)  # A per account
         self._record_state(0)
 
     @staticmethod
@@ -236,13 +242,14 @@ class MarketModel(mesa.Model):
             m.post_quotes()
         for trader in self._trading:
             trader.trade(m)
-        self._check_finite(k, (m.quotes, m.rates), self._watched_actions)
+        if m.needs_finite_actions:
+            self._check_finite(k, (m.quotes, m.rates), self._watched_actions)
         m.clear(k, self.price.value, self.noise.buy, self.noise.sell)
+        self._record_step(k)  # before the settlement, which consumes m.volume
         dt = self.dt
-        self.books.settle(self._strategic_rows, m.buy, m.sell, m.cash, dt, m.diffusion)
+        self.books.settle(m.nt, m.volume, m.trader_price, m.buy, m.sell, m.cash, dt, m.diffusion)
         if self.noise_trader is not None:
             self.noise_trader.settle(m.noise_buy, m.noise_sell, m.noise_cash, dt)
-        self._record_step(k)
         self.price.advance(self.random_paths, k)
         self.noise.advance(self.random_paths, k)
         self._check_finite(k, self._guarded, self._watched)
@@ -332,6 +339,8 @@ class MarketModel(mesa.Model):
             states.append((arrays["inventory"], agent.inventory[c]))
             states.append((arrays["cash"], agent.cash[c]))
         steps = []
+        width = c.stop - c.start
+        self._split = (np.empty((m.nt, width)), np.empty((m.nt, width)))  # traders' buys, sells
         for name in m.recorded_steps:
             steps.append((mk[name], getattr(m, name)[c]))
         if rec.routes is not None:
@@ -341,12 +350,14 @@ class MarketModel(mesa.Model):
         steps.append((mk["noise_sell_rate"], self.noise.sell[c]))
         for agent, arrays in zip(self.strategic, rec.agents, strict=False):
             r = agent.row
-            steps.append((arrays["buy_volume"], m.buy[r, c]))
-            steps.append((arrays["sell_volume"], m.sell[r, c]))
             if agent.role == "trader":
+                steps.append((arrays["buy_volume"], self._split[0][r]))
+                steps.append((arrays["sell_volume"], self._split[1][r]))
                 steps.append((arrays["rate"], m.rates[r, c]))
                 steps.append((arrays["fill_price"], m.trader_price[r, c]))
             else:
+                steps.append((arrays["buy_volume"], m.buy[r - m.nt, c]))
+                steps.append((arrays["sell_volume"], m.sell[r - m.nt, c]))
                 steps.append((arrays["ask_spread"], m.quotes[r - m.nt, 0, c]))
                 steps.append((arrays["bid_spread"], m.quotes[r - m.nt, 1, c]))
         if self.noise_trader is not None:
@@ -370,24 +381,37 @@ class MarketModel(mesa.Model):
     def _record_step(self, k: int) -> None:
         if self._rec is None:
             return
-        g = self._rec[0]
+        g, c = self._rec
+        self.market.split_volume(self.market.volume[:, c], *self._split)
         for target, source in self._step_plan:
             target[k, g] = source
 
     def _record_terminal(self) -> None:
-        """Terminal costs and J of every path (recorded or not) into the recorder's slices."""
+        """Terminal costs and J of every path (recorded or not) into the recorder's slices, for
+        every account at once (:meth:`AccountingAgent.objective`'s arithmetic on the books)."""
         if self.recorder is None:
             return
         sl = self._terminal_slice
         p_t = self.market.mark_price(self.price.value)  # S_T in §2, P_T otherwise
-        for agent, arrays in zip(self._accounts(), self.recorder.agents, strict=True):
-            arrays["running_cost"][sl] = agent.running_cost
-            arrays["terminal_cost"][sl] = agent.terminal_cost()
-            with np.errstate(over="ignore", invalid="ignore"):
-                arrays["objective"][sl] = objective = agent.objective(p_t)
+        accounts = self._accounts()
+        out = self.recorder.terminal
+        rows = slice(0, len(accounts))
+        q, books = self.books.inventory[rows], self.books
+        out["running_cost"][:, sl] = books.running[rows]
+        with np.errstate(over="ignore", invalid="ignore"):
+            terminal = np.multiply(self._terminal_penalties, q**2, out=out["terminal_cost"][:, sl])
+            objective = books.cash[rows] + p_t * q
+            objective -= books.running[rows]
+            np.subtract(objective, terminal, out=out["objective"][:, sl])
+        if (
+            np.isfinite(out["terminal_cost"][:, sl]).all()
+            and np.isfinite(out["objective"][:, sl]).all()
+        ):
+            return
+        for i, agent in enumerate(accounts):
             for quantity, values in (
-                ("terminal cost A·Q_T²", arrays["terminal_cost"][sl]),
-                ("objective J", objective),
+                ("terminal cost A·Q_T²", out["terminal_cost"][i, sl]),
+                ("objective J", out["objective"][i, sl]),
             ):
                 bad = ~np.isfinite(values)
                 if bad.any():

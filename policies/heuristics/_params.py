@@ -64,8 +64,8 @@ def check_number(
     ``open_high=True`` with ``high = ∞`` (the default) excludes ``inf``; pass ``open_high=False``
     to admit ``inf`` (e.g. an infinite terminal penalty). NaN and non-numbers are always refused.
     """
-    allowed = _interval(low, high, open_low, open_high)
     if isinstance(value, bool) or not isinstance(value, int | float):
+        allowed = _interval(low, high, open_low, open_high)
         raise ValueError(f"{field} = {value!r} is not a number; expected a number in {allowed}")
     x = float(value)
     ok = (
@@ -74,6 +74,7 @@ def check_number(
         and (x < high if open_high else x <= high)
     )
     if not ok:
+        allowed = _interval(low, high, open_low, open_high)
         raise ValueError(
             f"{field} = {value!r} is not allowed; expected a number in {allowed}"
             + (f" ({note})" if note else "")

@@ -39,7 +39,8 @@ class MarketState:
 
     ``best_ask`` / ``best_bid`` are the best half-spreads ``min_j δʲ`` quoted by the makers at this
     step; they are ``None`` for makers (who quote before traders act) and in the §2 impact market,
-    where there are no makers.
+    where there are no makers. ``noise_factor`` is the level L of the §5 noise factor (39) per
+    path (``None`` when the noise rates have no factor).
     """
 
     t: float
@@ -57,6 +58,7 @@ class MarketState:
     noise_sell_rate: np.ndarray
     best_ask: np.ndarray | None = None
     best_bid: np.ndarray | None = None
+    noise_factor: np.ndarray | None = None
 
     @property
     def paths(self) -> int:

@@ -230,6 +230,7 @@ class MarketModel(mesa.Model):
             noise_sell_rate=self.noise.sell,
             best_ask=m.best_ask if quotes else None,
             best_bid=m.best_bid if quotes else None,
+            noise_factor=self.noise.level,
         )
 
     # -- one step --------------------------------------------------------------------------------

@@ -260,7 +260,7 @@ def test_piecewise_noise_profile_and_two_traders_three_makers():
         (dict(shares=lambda d: 1.0 - np.exp(-d) / np.exp(-d).sum(0)), "sum to 1|Definition 5.1"),
         (dict(factor=dict(initial=0.0, speed=1.0)), "unknown keys"),
         (dict(factor=dict(initial=0.0)), "missing keys"),
-        (dict(inventory_noise=0.3), "stochastic"),
+        (dict(inventory_noise=-0.3), "inventory_noise"),
         (dict(trader_inventories=(0.0,)), "q₀ ≠ 0"),
         (dict(min_rate=2.0, max_rate=1.0), "max_rate"),
         (dict(max_spread=0.0), "max_spread"),
@@ -279,7 +279,7 @@ def test_bad_input_names_the_parameter(over, match):
         (dict(buy_base=0.0), r"Assumption 5.3\(2\)"),
         (dict(cap=math.inf), r"cap"),
         (dict(reversion=-1.0), r"Assumption 5.3\(1\)"),
-        (dict(volatility=0.5), "stochastic"),
+        (dict(volatility=-0.5), "volatility"),
     ],
 )
 def test_factor_violating_assumption_5_3_says_which_part(change, match):

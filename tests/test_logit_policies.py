@@ -34,10 +34,14 @@ def test_adapter_reads_the_logit_scenario():
     assert np.allclose(pb.shares.offsets, (0.0, 0.2)) and pb.shares.sharpness == 2.0
 
 
-def test_adapter_refuses_the_stochastic_example_naming_why():
-    """runs/logit.toml has ε = 0.3 and a random factor: the deterministic solver says so."""
-    with pytest.raises(ValueError, match="stochastic"):
-        logit_game(example("logit"))
+def test_adapter_passes_the_stochastic_example_to_the_regression_solver():
+    """runs/logit.toml has ε = 0.3 and a random OU factor: the stochastic game, whose only
+    method is regression."""
+    game = logit_game(example("logit"))
+    assert game.stochastic and game._stochastic.inventory_noise == 0.3
+    assert game._stochastic.factor["volatility"] == 0.5
+    with pytest.raises(ValueError, match="method = 'collocation'.*stochastic"):
+        game.solve(method="collocation")
 
 
 @pytest.mark.parametrize("policy", ["equilibrium", "equilibrium_open_loop"])

@@ -146,8 +146,9 @@ def discrete_best_quote_game(scenario: Scenario) -> DiscreteBestQuoteGame:
 
 
 def logit_game(scenario: Scenario) -> LogitGame:
-    """The §5 game of a ``logit`` scenario (deterministic: inventory_noise = 0, and no factor or
-    an Ornstein–Uhlenbeck factor with volatility 0; LogitGame refuses the stochastic game)."""
+    """The §5 game of a ``logit`` scenario: ε = ``market.inventory_noise`` and the
+    Ornstein–Uhlenbeck factor of ``[noise.factor]`` (deterministic when ε = 0 and the factor is
+    absent or has volatility 0; otherwise the stochastic game, solved by regression)."""
     mk, noise = scenario.market, scenario.noise
     if mk.kind != "logit":
         raise ValueError(f"market.kind = {mk.kind!r}; LogitGame solves 'logit' (§5)")

@@ -5,7 +5,8 @@ A solution provides ``game`` (``names``, ``roles``, ``trader_names``), ``_step_c
 :class:`StepCache`), ``adjoint_at(t, Q, exact=, trust_radius=)`` (the decoupling field at the
 realised inventories), ``schedule_at(t)`` (the equilibrium adjoint on the equilibrium path, one
 row), ``controls_at(t, Y)`` (rates, asks, bids) and ``trader_rates_at(t, Y, best_ask,
-best_bid)`` (the traders' reply to the quotes they observe).
+best_bid)`` (the traders' reply to the quotes they observe). A solution whose field depends on
+the §5 noise factor L (``observes_factor``) gets it as ``adjoint_at(..., factor=L)``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class DecouplingPolicy(Policy):
         self._nt = len(g.trader_names)
         self._names: tuple[str, ...] | None = None
         self._cols: list[int] = []
+        self._factor = bool(getattr(sol, "observes_factor", False))
 
     def reset(self, paths: int) -> None:
         """A new run: drop the solution's per-step cache (its buffers may reuse old addresses)."""
@@ -53,11 +55,13 @@ class DecouplingPolicy(Policy):
         entry = sol._step_cache.entry(state, opts)  # shared by the agents of one step
         if entry.y is None:
             if self.feedback:
+                extra = {"factor": state.noise_factor} if self._factor else {}
                 entry.y = sol.adjoint_at(
                     state.t,
                     state.inventories[:, self._cols],
                     exact=self.exact,
                     trust_radius=self.trust_radius,
+                    **extra,
                 )
             else:  # one row: every path plays the same schedule
                 entry.y = sol.schedule_at(state.t)

@@ -9,8 +9,10 @@ profiles, callables of t, or the factor ``κ(L(t))`` of a zero-volatility factor
 of :mod:`logit_bvp`, solved by Chebyshev collocation with the switching times of the truncations
 located (``method="collocation"``) or by shooting (``method="shooting"``).
 
-The stochastic game (ε > 0 or a factor with volatility > 0: the decoupling field u(t, L, Q) of
-the non-degenerate FBSDE (39)–(41)) is not solved here; such a game is refused with a ValueError.
+The stochastic game (ε > 0 or a factor with volatility > 0) is solved for its decoupling field
+u(t, Q, L) of the non-degenerate Markovian FBSDE (39)–(41) by regression Monte Carlo with Picard
+iterations (``method="regression"``, :mod:`logit_regression`), warm-started from the
+deterministic game with ε = 0 and the factor on its mean path.
 
 Usage::
 
@@ -22,6 +24,8 @@ Usage::
     sol = game.solve()
     sol.value, sol.path, sol.diagnostics
     sol.feedback(0.5, inventories)      # rates and quotes at any state, vectorised over paths
+    # stochastic: LogitGame(..., inventory_noise=0.3, factor={...}).solve() (regression);
+    # sol.feedback(0.5, inventories, factor=levels), sol.value (± sol.std_error)
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -39,6 +43,7 @@ from policies.equilibrium.blas import single_threaded
 from policies.equilibrium.coefficients import Coefficient, check_on_grid, split_temporary_impact
 from policies.equilibrium.decoupling_policy import DecouplingPolicy, StepCache
 from policies.equilibrium.logit_bvp import (
+    Feedback,
     LogitProblem,
     LogitSolveError,
     Piecewise,
@@ -50,6 +55,13 @@ from policies.equilibrium.logit_bvp import (
     values_spectral,
 )
 from policies.equilibrium.logit_quotes import build_shares
+from policies.equilibrium.logit_regression import (
+    Field,
+    RegressionResult,
+    StochasticLogit,
+    describe,
+    solve_regression,
+)
 from policies.equilibrium.players import (
     TradersAndMakers,
     checked_horizon,
@@ -60,7 +72,7 @@ from policies.equilibrium.players import (
 from policies.equilibrium.tidy import tidy_path
 from simulator.mechanisms import rules
 
-__all__ = ["LogitGame", "LogitSolution", "LogitSolveError", "Feedback"]
+__all__ = ["Feedback", "LogitGame", "LogitSolution", "LogitSolveError", "StochasticLogitSolution"]
 
 FACTOR_KEYS = (
     "initial",
@@ -138,14 +150,25 @@ def _check_factor(factor: Any) -> dict:
     return f
 
 
-class Feedback(NamedTuple):
-    """Equilibrium controls at given states: adjoint Y (M, n), trader rates (M, NT), makers'
-    half-spreads ask / bid (M, NM)."""
+def _check_regression_options(**options: Any) -> None:
+    """The regression method's options: a clear error naming the first bad one."""
+    checks = {
+        "steps": ("an integer ≥ 2", lambda v: isinstance(v, int) and v >= 2),
+        "paths": ("an integer ≥ 10", lambda v: isinstance(v, int) and v >= 10),
+        "degree": ("an integer in 1..4", lambda v: isinstance(v, int) and 1 <= v <= 4),
+        "dispersion": ("a finite number > 0", lambda v: _finite(v) and v > 0),
+        "tolerance": ("a finite number > 0", lambda v: _finite(v) and v > 0),
+        "max_iterations": ("an integer ≥ 1", lambda v: isinstance(v, int) and v >= 1),
+        "seed": ("an integer ≥ 0", lambda v: isinstance(v, int) and v >= 0),
+    }
+    for name, value in options.items():
+        allowed, ok = checks[name]
+        if isinstance(value, bool) or not ok(value):
+            raise ValueError(f"{name} = {value!r}: the regression method needs {allowed}")
 
-    adjoint: np.ndarray
-    rate: np.ndarray
-    ask: np.ndarray
-    bid: np.ndarray
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
 
 
 @dataclass(frozen=True)
@@ -157,7 +180,8 @@ class LogitGame(TradersAndMakers):
     Penalties: float / profile / callable, or one per agent (a list of the
     agents' length). ``shares``: ``"logit"`` (sharpness ς, offsets oⁱ) or a callable mapping one
     side's half-spreads (N_m, M) to shares (N_m, M). ``factor``: the scenario's ``[noise.factor]``
-    as a dict (its volatility must be 0 here: κ(L(t)) along the deterministic factor path).
+    as a dict; with volatility 0 the rates are κ(L(t)) along the deterministic factor path,
+    otherwise L is a state variable of the stochastic game (as is ε = ``inventory_noise`` > 0).
     ``min_rate`` ε / ``max_rate`` ξ̃ bound the traders' |v|; ``max_spread`` ξ the quotes.
     """
 
@@ -182,6 +206,7 @@ class LogitGame(TradersAndMakers):
     trader_names: tuple[str, ...] | None = None
     maker_names: tuple[str, ...] | None = None
     _problem: LogitProblem = field(init=False, repr=False, compare=False)
+    _stochastic: StochasticLogit | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         T = checked_horizon(self.horizon)
@@ -203,15 +228,13 @@ class LogitGame(TradersAndMakers):
 
         caps: tuple = ()
         breakpoints: set[float] = set()
+        factor: dict[str, float] | None = None
         if self.factor is not None:
             f = _check_factor(self.factor)
-            if f["volatility"] > 0 or noise > 0:
-                raise ValueError(self._stochastic_message(f["volatility"]))
+            factor = f if f["volatility"] > 0 else None
             buy, sell, caps = _factor_rates(f, T)
             rates = {"noise_buy_rate": buy, "noise_sell_rate": sell}
         else:
-            if noise > 0:
-                raise ValueError(self._stochastic_message(0.0))
             rates = {"noise_buy_rate": self.noise_buy_rate, "noise_sell_rate": self.noise_sell_rate}
         coefs = {}
         beta, impact_scale = split_temporary_impact(self.temporary_impact, nt)
@@ -251,35 +274,105 @@ class LogitGame(TradersAndMakers):
             impact_scale=impact_scale,
         )
         object.__setattr__(self, "_problem", problem)
-
-    @staticmethod
-    def _stochastic_message(volatility: float) -> str:
-        return (
-            f"inventory_noise ε > 0 or factor volatility = {volatility!r} > 0: the stochastic §5 "
-            "game (decoupling field u(t, L, Q) of (39)–(41)) has no solver in marketgame; "
-            "LogitGame solves the deterministic game (inventory_noise = 0 and no factor or a "
-            "factor with volatility 0)"
-        )
+        stochastic = None
+        if noise > 0 or factor is not None:
+            stochastic = StochasticLogit(problem, float(noise), factor)
+        object.__setattr__(self, "_stochastic", stochastic)
 
     # ----------------------------------------------------------------- properties
     @property
     def problem(self) -> LogitProblem:
-        """The numbers of the deterministic BVP (:class:`logit_bvp.LogitProblem`)."""
+        """The numbers of the deterministic BVP (:class:`logit_bvp.LogitProblem`); for the
+        stochastic game, its deterministic limit (ε = 0, the factor on its mean path)."""
         return self._problem
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether ε > 0 or the factor is random (the game :meth:`solve` solves by regression)."""
+        return self._stochastic is not None
 
     # ----------------------------------------------------------------- solve
     def solve(
-        self, method: Literal["collocation", "shooting"] = "collocation", points: int = 201
-    ) -> LogitSolution:
-        """The equilibrium of (40)–(41) (ε = 0): ``"collocation"`` (default; Chebyshev pieces,
-        switching times located) or ``"shooting"`` (DOP853 with event restarts; slower, the
-        independent check). ``points``: uniform output grid of :attr:`LogitSolution.path`
-        (switching times and breakpoints are added). Raises :class:`LogitSolveError`."""
-        if method not in ("collocation", "shooting"):
-            raise ValueError(f"method = {method!r}: allowed 'collocation', 'shooting'")
+        self,
+        method: Literal["collocation", "shooting", "regression"] | None = None,
+        points: int = 201,
+        *,
+        steps: int = 100,
+        paths: int = 1000,
+        degree: int = 2,
+        dispersion: float = 0.2,
+        tolerance: float = 1e-4,
+        max_iterations: int = 30,
+        seed: int = 0,
+    ) -> LogitSolution | StochasticLogitSolution:
+        """The equilibrium of (40)–(41). Deterministic game (ε = 0, no random factor):
+        ``"collocation"`` (default; Chebyshev pieces, switching times located) or ``"shooting"``
+        (DOP853 with event restarts; slower, the independent check); ``points``: uniform output
+        grid of :attr:`LogitSolution.path` (switching times and breakpoints are added).
+
+        ``"regression"`` (the default and the only method of the stochastic game; allowed for the
+        deterministic one as a check): regression Monte Carlo of :mod:`logit_regression` with
+        ``steps`` time steps, ``paths`` Monte Carlo paths (training and, independently, the
+        values), a polynomial basis of total ``degree``, regression points jittered by
+        ``dispersion``, Picard iterations until the relative field change is ≤ ``tolerance``
+        (at most ``max_iterations``), random numbers from ``seed`` (same seed, same numbers).
+        Raises :class:`LogitSolveError` when a solve does not converge."""
+        allowed = ("regression",) if self.stochastic else ("collocation", "shooting", "regression")
+        if method is None:
+            method = allowed[0]
+        if method not in allowed:
+            why = " (ε > 0 or a random factor: the stochastic game)" if self.stochastic else ""
+            raise ValueError(f"method = {method!r}: allowed {', '.join(map(repr, allowed))}{why}")
         if not (isinstance(points, int) and points >= 2):
             raise ValueError(f"points = {points!r}: need an integer ≥ 2")
+        if method == "regression":
+            _check_regression_options(
+                steps=steps,
+                paths=paths,
+                degree=degree,
+                dispersion=dispersion,
+                tolerance=tolerance,
+                max_iterations=max_iterations,
+                seed=seed,
+            )
+            return self._solve_regression(
+                steps, paths, degree, dispersion, tolerance, max_iterations, seed
+            )
         return self._solve(method, points)
+
+    @single_threaded  # small dense systems
+    def _solve_regression(
+        self,
+        steps: int,
+        paths: int,
+        degree: int,
+        dispersion: float,
+        tolerance: float,
+        max_iterations: int,
+        seed: int,
+    ) -> StochasticLogitSolution:
+        pb = self._problem
+        model = self._stochastic or StochasticLogit(pb, 0.0, None)
+        det = self._solve("collocation", 2)
+        dt, n = pb.horizon / steps, pb.n
+
+        def warm(j: int, x: np.ndarray) -> np.ndarray:
+            return det.adjoint_at(j * dt, x[:, :n])
+
+        res = solve_regression(
+            model,
+            self.initial_inventories,
+            warm,
+            steps,
+            paths,
+            degree,
+            dispersion,
+            tolerance,
+            max_iterations,
+            seed,
+        )
+        diag = describe(res, steps, paths, degree, dispersion, model.dim)
+        return StochasticLogitSolution._build(self, model, res, diag)
 
     @single_threaded  # small dense systems
     def _solve(self, method: str, points: int) -> LogitSolution:
@@ -375,8 +468,72 @@ def _radon(pb: LogitProblem, sol: Piecewise) -> tuple[np.ndarray, np.ndarray]:
     return u, v
 
 
+class _LogitPlay:
+    """What every §5 solution shares: the scenario policies, the controls at given adjoints and
+    the tidy path (needs ``game``, ``time``, ``inventory``, ``adjoint``, ``rate``, ``ask``,
+    ``bid``)."""
+
+    game: LogitGame
+    time: np.ndarray
+    inventory: np.ndarray
+    adjoint: np.ndarray
+    rate: np.ndarray
+    ask: np.ndarray
+    bid: np.ndarray
+
+    @property
+    def path(self) -> pd.DataFrame:
+        """Tidy: time, agent, role, inventory, adjoint, rate (traders), ask/bid_spread (makers)."""
+        g = self.game
+        return tidy_path(
+            self.time, g.names, g.roles, self.inventory, self.adjoint, self.rate, self.ask, self.bid
+        )
+
+    def feedback_policy(self, agent_name: str) -> Policy:
+        """Scenario policy ``equilibrium``: the decoupling field at the realised state
+        (:meth:`feedback`); a trader replies to the best quotes it observes."""
+        return DecouplingPolicy(self, agent_name, True, False, None)
+
+    def open_loop_policy(self, agent_name: str) -> Policy:
+        """Scenario policy ``equilibrium_open_loop``: the equilibrium schedule."""
+        return DecouplingPolicy(self, agent_name, False, False, None)
+
+    def controls_at(self, t: float, adjoint: np.ndarray):
+        """(rates (M, NT), asks (M, NM), bids (M, NM)) at adjoints (M, n); equal rows (fluid
+        flow: every path in the same state) are evaluated once."""
+        y = np.atleast_2d(adjoint)
+        uniq, inverse = np.unique(y, axis=0, return_inverse=True)
+        d = drift(self.game.problem, t, uniq)
+        inverse = inverse.reshape(-1)
+        return d.rate[inverse], d.ask[inverse], d.bid[inverse]
+
+    def trader_rates_at(
+        self, t: float, adjoint: np.ndarray, best_ask: np.ndarray, best_bid: np.ndarray
+    ) -> np.ndarray:
+        """Traders' rates (M, NT) against the best quotes they observe (M,): ``v = (Yᵉ − min δᵃ)
+        /(2β)`` clipped to ``[ε, ξ̃]`` (buyers), ``(Yᵉ + min δᵇ)/(2β)`` to ``[−ξ̃, −ε]``."""
+        pb = self.game.problem
+        ye = np.atleast_2d(adjoint)[:, : pb.n_traders]
+        ask = np.asarray(best_ask, dtype=float).reshape(-1, 1)
+        bid = np.asarray(best_bid, dtype=float).reshape(-1, 1)
+        beta = pb.trader_impact(min(t, pb.horizon))
+        lo, hi = pb.rate_bounds()
+        return np.clip(np.where(pb.buyer, ye - ask, ye + bid) / (2.0 * beta), lo, hi)
+
+    def _checked_state(self, t: float, inventories: np.ndarray) -> np.ndarray:
+        pb = self.game.problem
+        if not (0.0 <= t <= pb.horizon):
+            raise ValueError(f"t = {t!r}: must lie in [0, {pb.horizon}]")
+        q = np.atleast_2d(np.asarray(inventories, dtype=float))
+        if q.shape[-1] != pb.n:
+            raise ValueError(
+                f"inventories: shape {q.shape}; expected (M, {pb.n}) (traders then makers)"
+            )
+        return q
+
+
 @dataclass
-class LogitSolution:
+class LogitSolution(_LogitPlay):
     """Equilibrium of a :class:`LogitGame`: node arrays on ``time`` (uniform grid with the
     switching times and breakpoints added), agents in game order (traders then makers).
 
@@ -431,15 +588,6 @@ class LogitSolution:
             raise LogitSolveError("decoupling field R = VU⁻¹ is singular on [0, T]")
         return out
 
-    # ----------------------------------------------------------------- views
-    @property
-    def path(self) -> pd.DataFrame:
-        """Tidy: time, agent, role, inventory, adjoint, rate (traders), ask/bid_spread (makers)."""
-        g = self.game
-        return tidy_path(
-            self.time, g.names, g.roles, self.inventory, self.adjoint, self.rate, self.ask, self.bid
-        )
-
     def state_at(self, t: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Q̂(t), Ŷ(t) on the equilibrium path (spectral interpolation), (len(t), n)."""
         return self._sol.at(np.atleast_1d(np.asarray(t, dtype=float)))
@@ -461,16 +609,6 @@ class LogitSolution:
                 out[sel] = np.linalg.solve(np.swapaxes(uu, -1, -2), np.swapaxes(vv, -1, -2))
         return np.swapaxes(out, -1, -2)
 
-    # ----------------------------------------------------------------- policies
-    def feedback_policy(self, agent_name: str) -> Policy:
-        """Scenario policy ``equilibrium``: the decoupling field at the realised inventories
-        (:meth:`feedback`); a trader replies to the best quotes it observes."""
-        return DecouplingPolicy(self, agent_name, True, False, None)
-
-    def open_loop_policy(self, agent_name: str) -> Policy:
-        """Scenario policy ``equilibrium_open_loop``: the equilibrium schedule."""
-        return DecouplingPolicy(self, agent_name, False, False, None)
-
     def adjoint_at(
         self, t: float, inventories: np.ndarray, exact: bool = False, trust_radius: Any = None
     ) -> np.ndarray:
@@ -485,28 +623,6 @@ class LogitSolution:
         """Ŷ(t) on the equilibrium path, (1, n)."""
         return self.state_at(min(max(t, 0.0), self.game.problem.horizon))[1]
 
-    def controls_at(self, t: float, adjoint: np.ndarray):
-        """(rates (M, NT), asks (M, NM), bids (M, NM)) at adjoints (M, n); equal rows (fluid
-        flow: every path in the same state) are evaluated once."""
-        y = np.atleast_2d(adjoint)
-        uniq, inverse = np.unique(y, axis=0, return_inverse=True)
-        d = drift(self.game.problem, t, uniq)
-        inverse = inverse.reshape(-1)
-        return d.rate[inverse], d.ask[inverse], d.bid[inverse]
-
-    def trader_rates_at(
-        self, t: float, adjoint: np.ndarray, best_ask: np.ndarray, best_bid: np.ndarray
-    ) -> np.ndarray:
-        """Traders' rates (M, NT) against the best quotes they observe (M,): ``v = (Yᵉ − min δᵃ)
-        /(2β)`` clipped to ``[ε, ξ̃]`` (buyers), ``(Yᵉ + min δᵇ)/(2β)`` to ``[−ξ̃, −ε]``."""
-        pb = self.game.problem
-        ye = np.atleast_2d(adjoint)[:, : pb.n_traders]
-        ask = np.asarray(best_ask, dtype=float).reshape(-1, 1)
-        bid = np.asarray(best_bid, dtype=float).reshape(-1, 1)
-        beta = pb.trader_impact(min(t, pb.horizon))
-        lo, hi = pb.rate_bounds()
-        return np.clip(np.where(pb.buyer, ye - ask, ye + bid) / (2.0 * beta), lo, hi)
-
     def feedback(self, t: float, inventories: np.ndarray, factor: Any = None) -> Feedback:
         """Equilibrium adjoints and controls at time t for inventories (M, n) (one row per path,
         agents in game order): ``Y = Ŷ(t) + R(t)(Q − Q̂(t))`` then ϕ, ψᵃ, ψᵇ at Y.
@@ -517,13 +633,102 @@ class LogitSolution:
                 "factor: the deterministic §5 game has no factor state; pass factor=None"
             )
         pb = self.game.problem
-        if not (0.0 <= t <= pb.horizon):
-            raise ValueError(f"t = {t!r}: must lie in [0, {pb.horizon}]")
-        q = np.atleast_2d(np.asarray(inventories, dtype=float))
-        if q.shape[-1] != pb.n:
-            raise ValueError(
-                f"inventories: shape {q.shape}; expected (M, {pb.n}) (traders then makers)"
-            )
+        q = self._checked_state(t, inventories)
         y = self.adjoint_at(t, q)
         d = drift(pb, t, y)
+        return Feedback(y, d.rate, d.ask, d.bid)
+
+
+@dataclass
+class StochasticLogitSolution(_LogitPlay):
+    """Equilibrium of the stochastic §5 game (regression Monte Carlo, :mod:`logit_regression`).
+
+    ``time``: the solver's grid (N+1,); ``inventory``, ``adjoint`` (N+1, n), ``rate``, ``ask``,
+    ``bid``: their MEAN over the value simulation's paths (the mean path under the equilibrium);
+    ``value``: J at t = 0 (P₀ = 0) by Monte Carlo of the converged feedback, ``std_error`` its
+    standard errors. ``feedback(t, Q, factor)``: the fitted decoupling field u(t, Q, L) (linear
+    in t between grid times) and its controls.
+    """
+
+    game: LogitGame
+    time: np.ndarray
+    inventory: np.ndarray
+    adjoint: np.ndarray
+    rate: np.ndarray
+    ask: np.ndarray
+    bid: np.ndarray
+    value: pd.Series
+    std_error: pd.Series
+    diagnostics: dict[str, Any]
+    _model: StochasticLogit = field(repr=False)
+    _field: Field = field(repr=False)
+    _step_cache: StepCache = field(default_factory=StepCache, init=False, repr=False)
+
+    @classmethod
+    def _build(
+        cls, game: LogitGame, model: StochasticLogit, res: RegressionResult, diag: dict
+    ) -> StochasticLogitSolution:
+        pb, fwd = game.problem, res.forward
+        steps = res.field.steps
+        index = pd.Index(game.names, name="agent")
+        return cls(
+            game=game,
+            time=np.linspace(0.0, pb.horizon, steps + 1),
+            inventory=fwd.states[:, :, : pb.n].mean(axis=1),
+            adjoint=fwd.mean_adjoint,
+            rate=fwd.mean_rate,
+            ask=fwd.mean_ask,
+            bid=fwd.mean_bid,
+            value=pd.Series(res.values, index=index, name="value"),
+            std_error=pd.Series(res.std_errors, index=index, name="std_error"),
+            diagnostics=diag,
+            _model=model,
+            _field=res.field,
+        )
+
+    @property
+    def observes_factor(self) -> bool:
+        """Whether the field is a function of the factor level L too (policies pass it)."""
+        return self._model.factor is not None
+
+    def _state(self, q: np.ndarray, factor: Any) -> np.ndarray:
+        if not self.observes_factor:
+            if factor is not None:
+                raise ValueError("factor: this game has no random factor; pass factor=None")
+            return q
+        if factor is None:
+            raise ValueError(
+                "factor: the field depends on the factor level L; pass factor= one level per path"
+            )
+        level = np.broadcast_to(np.asarray(factor, dtype=float).reshape(-1), (q.shape[0],))
+        return np.column_stack([q, level])
+
+    def adjoint_at(
+        self,
+        t: float,
+        inventories: np.ndarray,
+        exact: bool = False,
+        trust_radius: Any = None,
+        factor: Any = None,
+    ) -> np.ndarray:
+        """The fitted decoupling field u(t, Q, L) at inventories (M, n) and factor levels (M,)."""
+        if exact or trust_radius is not None:
+            raise ValueError("the §5 feedback is the fitted field (exact=False, no radius)")
+        q = np.atleast_2d(np.asarray(inventories, dtype=float))
+        t = min(max(t, 0.0), self.game.problem.horizon)
+        return self._field.at_time(t, self._state(q, factor))
+
+    def schedule_at(self, t: float) -> np.ndarray:
+        """The mean adjoint along the equilibrium (1, n), linear between grid times (the
+        open-loop policy plays the controls at it, not adapted to the noise)."""
+        t = min(max(t, 0.0), self.game.problem.horizon)
+        return np.stack([np.interp(t, self.time, col) for col in self.adjoint.T])[None, :]
+
+    def feedback(self, t: float, inventories: np.ndarray, factor: Any = None) -> Feedback:
+        """Equilibrium adjoints u(t, Q, L) and controls ϕ, ψᵃ, ψᵇ at inventories (M, n) (one
+        row per path, agents in game order) and factor levels ``factor`` (M,) (required iff the
+        game has a random factor)."""
+        q = self._checked_state(t, inventories)
+        y = self.adjoint_at(t, q, factor=factor)
+        d = drift(self.game.problem, t, y)
         return Feedback(y, d.rate, d.ask, d.bid)

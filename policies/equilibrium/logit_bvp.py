@@ -89,6 +89,16 @@ class Drift(NamedTuple):
     events: np.ndarray  # (..., E) switching functions (sign changes = kinks of f)
 
 
+class Feedback(NamedTuple):
+    """Equilibrium controls at given states: adjoint Y (M, n), trader rates (M, NT), makers'
+    half-spreads ask / bid (M, NM)."""
+
+    adjoint: np.ndarray
+    rate: np.ndarray
+    ask: np.ndarray
+    bid: np.ndarray
+
+
 def event_labels(pb: LogitProblem, names: tuple[str, ...]) -> list[tuple[str, str]]:
     """(agent, kind) of each column of :attr:`Drift.events`, in order."""
     nt, nm = pb.n_traders, pb.n_makers
@@ -118,8 +128,17 @@ def _side_has_traders(pb: LogitProblem, side: str) -> bool:
     return bool(np.any(pb.buyer)) if side == "ask" else bool(np.any(~pb.buyer))
 
 
-def drift(pb: LogitProblem, t: np.ndarray | float, y: np.ndarray, events: bool = False) -> Drift:
+def drift(
+    pb: LogitProblem,
+    t: np.ndarray | float,
+    y: np.ndarray,
+    events: bool = False,
+    flows: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Drift:
     """``f(t, Y)`` of (40)–(41), vectorised over the leading axes of ``y`` (``t`` broadcasts).
+
+    ``flows``: the noise rates (a, b) per leading index (e.g. κᵃ(L), κᵇ(L) path by path in the
+    stochastic game) in place of ``pb.noise_buy(t)``, ``pb.noise_sell(t)``.
 
     Makers quote ψᵃ(Yᵐ), ψᵇ(Yᵐ) = ψ(−Yᵐ) of (44); traders' rates (Thm 3.9 with individual cost
     βv²) ``v = clip((Yᵉ − min δᵃ)/(2β), ε, ξ̃)`` for buyers and
@@ -137,8 +156,10 @@ def drift(pb: LogitProblem, t: np.ndarray | float, y: np.ndarray, events: bool =
     best_ask = qa.delta.min(-1, keepdims=True)
     best_bid = qb.delta.min(-1, keepdims=True)
     beta = pb.trader_impact(t)
-    a = np.asarray(pb.noise_buy(t), dtype=float)[..., None]
-    b = np.asarray(pb.noise_sell(t), dtype=float)[..., None]
+    if flows is None:
+        flows = (pb.noise_buy(t), pb.noise_sell(t))
+    a = np.asarray(flows[0], dtype=float)[..., None]
+    b = np.asarray(flows[1], dtype=float)[..., None]
     lo, hi = pb.rate_bounds()
     raw = np.where(pb.buyer, ye - best_ask, ye + best_bid) / (2.0 * beta)
     v = np.clip(raw, lo, hi)
@@ -180,14 +201,22 @@ def drift(pb: LogitProblem, t: np.ndarray | float, y: np.ndarray, events: bool =
     )
 
 
-def drift_jacobian(pb: LogitProblem, t: np.ndarray, y: np.ndarray) -> tuple[Drift, np.ndarray]:
+def drift_jacobian(
+    pb: LogitProblem,
+    t: np.ndarray,
+    y: np.ndarray,
+    flows: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[Drift, np.ndarray]:
     """``f`` and ``∂f/∂Y`` (..., n, n) by forward differences batched with the base point (the
-    quote maps are vectorised, so the n extra points cost about as much as one)."""
+    quote maps are vectorised, so the n extra points cost about as much as one); ``flows`` as
+    in :func:`drift`."""
     n = pb.n
     h = 1e-7 * (1.0 + np.abs(y))
     pts = y[..., None, :] + np.concatenate([np.zeros((1, n)), np.eye(n)]) * h[..., None, :]
     tt = np.broadcast_to(np.asarray(t, dtype=float)[..., None], pts.shape[:-1])
-    d = drift(pb, tt, pts)
+    if flows is not None:
+        flows = tuple(np.broadcast_to(np.asarray(f)[..., None], pts.shape[:-1]) for f in flows)
+    d = drift(pb, tt, pts, flows=flows)
     base = d.dq[..., 0, :]
     jac = (d.dq[..., 1:, :] - base[..., None, :]) / h[..., :, None]  # [..., k, i] = ∂fᵢ/∂yₖ
     out = Drift(

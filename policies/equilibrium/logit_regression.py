@@ -290,46 +290,68 @@ def _implicit_step(
     nxt: Field,
     j: int,
     y0: np.ndarray,
-    tol: float = 1e-8,
-    max_iterations: int = 100,
-) -> np.ndarray:
+    tol: float = 1e-9,
+    max_iterations: int = 40,
+) -> tuple[np.ndarray, int]:
     """Solve (*) for y = u_j(x) at the points x (M, D): ``y = E[u_{j+1}](mean_step(x, f(y)))
     − 2φq·Δt`` by Newton path by path (Jacobian ``I − Δt·(∂E[u]/∂q)(∂f/∂y)``, ∂f/∂y by
-    batched differences), iterating only the points not yet converged."""
+    batched differences), iterating only the points not yet converged; a point whose full step
+    does not lower its residual (Newton cycling across a kink of f) has its step halved. At most
+    1% of the points may fail to converge: they take the explicit step (drift at ``y0``) and are
+    counted; more raise :class:`LogitSolveError`."""
     pb, n = model.problem, model.problem.n
     flows = model.flows(t, x)
     penalty = 2.0 * np.asarray(pb.phi(t), dtype=float) * x[:, :n] * dt
+    eye = np.eye(n)
+
+    def residual(idx: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d, f_y = drift_jacobian(pb, t, y, flows=(flows[0][idx], flows[1][idx]))
+        mean = model.mean_step(x[idx], d.dq, dt)
+        r = y - nxt.expected(j + 1, mean)[:, :n] + penalty[idx]
+        g_q = nxt.expected_gradient(j + 1, mean)[:, :n, :]  # [m, l, i] = ∂E[u_i]/∂q_l
+        return r, eye - dt * np.einsum("mli,mlk->mik", g_q, f_y)
+
     y = y0.copy()
     active = np.arange(x.shape[0])  # points not yet converged
-    eye = np.eye(n)
+    r, jac = residual(active, y)
+    lam = np.ones(active.size)  # damping: halved where a full step does not lower |r| (kinks)
     for _ in range(max_iterations):
-        ya, xa = y[active], x[active]
-        d, f_y = drift_jacobian(pb, t, ya, flows=(flows[0][active], flows[1][active]))
-        mean = model.mean_step(xa, d.dq, dt)
-        r = ya - nxt.expected(j + 1, mean)[:, :n] + penalty[active]
-        g_q = nxt.expected_gradient(j + 1, mean)[:, :n, :]  # [m, l, i] = ∂E[u_i]/∂q_l
-        jac = eye - dt * np.einsum("mli,mlk->mik", g_q, f_y)
-        step = np.linalg.solve(jac, r[..., None])[..., 0]
-        y[active] = ya - step
-        if not np.all(np.isfinite(step)):
-            break
-        done = np.max(np.abs(step), axis=1) <= tol * (1.0 + np.abs(ya).max(axis=1))
-        active = active[~done]
+        size = np.abs(r).max(axis=1)
+        done = size <= tol * (1.0 + np.abs(y[active]).max(axis=1))
+        active, r, jac, lam, size = active[~done], r[~done], jac[~done], lam[~done], size[~done]
         if active.size == 0:
-            return y
-    raise LogitSolveError(
-        f"the implicit regression step at t = {t:.6g} did not converge (Δt·|∂u/∂Q·∂f/∂Y| too "
-        "large); increase steps"
-    )
+            return y, 0
+        step = np.linalg.solve(jac, r[..., None])[..., 0]
+        trial = y[active] - lam[:, None] * step
+        if not np.all(np.isfinite(trial)):
+            break
+        r_t, jac_t = residual(active, trial)
+        ok = (np.abs(r_t).max(axis=1) < size) | (lam < 1e-3)
+        y[active[ok]] = trial[ok]
+        r[ok], jac[ok] = r_t[ok], jac_t[ok]
+        lam = np.where(ok, np.minimum(1.0, 2.0 * lam), 0.5 * lam)
+    if active.size > 0.01 * x.shape[0] or not np.all(np.isfinite(y)):
+        raise LogitSolveError(
+            f"the implicit regression step at t = {t:.6g} did not converge at {active.size} of "
+            f"{x.shape[0]} regression points (Δt·|∂u/∂Q·∂f/∂Y| too large or a poor fit); "
+            "increase steps or paths"
+        )
+    # the few stragglers (tail points where the fitted u_{j+1} leaves (*) without a nearby
+    # root): the explicit step, drift at the first guess
+    d = drift(pb, t, y0[active], flows=(flows[0][active], flows[1][active]))
+    mean = model.mean_step(x[active], d.dq, dt)
+    y[active] = nxt.expected(j + 1, mean)[:, :n] - penalty[active]
+    return y, active.size
 
 
 def backward(
     model: StochasticLogit, basis: Basis, points: np.ndarray, dt: float, start: FieldFn
-) -> tuple[Field, float]:
+) -> tuple[Field, float, float]:
     """Fit (u_j, V_j) for j = N−1, …, 0 on the regression points (N, M, D): u_j by (*), V_j by
     ``V_j(x) = E[V_{j+1}(X_{j+1})] + payoff rate·Δt − E∫φQ²`` at the controls u_j(x) (the value
     of the field, for the control variate). ``start`` gives the first guess of the implicit
-    solves. Returns the field and the largest relative RMS regression residual of u."""
+    solves. Returns the field, the largest relative RMS regression residual of u and the
+    fraction of regression points that took the explicit step."""
     pb = model.problem
     nsteps, _, dim = points.shape
     n = pb.n
@@ -338,10 +360,11 @@ def backward(
     scale = np.empty((nsteps, dim))
     coef = np.empty((nsteps, basis.size, 2 * n))
     fld = Field(basis, dt, center, scale, coef, np.asarray(pb.terminal, dtype=float), var)
-    worst = 0.0
+    worst, stragglers = 0.0, 0
     for j in range(nsteps - 1, -1, -1):
         t, x = j * dt, points[j]
-        y = _implicit_step(model, t, dt, x, fld, j, start(j, x))
+        y, failed = _implicit_step(model, t, dt, x, fld, j, start(j, x))
+        stragglers += failed
         d = drift(pb, t, y, flows=model.flows(t, x))
         mean = model.mean_step(x, d.dq, dt)
         q0, q1 = x[:, :n], mean[:, :n]
@@ -352,7 +375,7 @@ def backward(
         center[j], scale[j] = _standardise(x)
         coef[j], resid = _fit(basis((x - center[j]) / scale[j]), np.hstack([y, v]), n)
         worst = max(worst, resid)
-    return fld, worst
+    return fld, worst, stragglers / points[:, :, 0].size
 
 
 # --------------------------------------------------------------------------- forward Monte Carlo
@@ -436,6 +459,7 @@ class RegressionResult(NamedTuple):
     picard_residual: float
     picard_history: list[float]
     regression_residual: float
+    explicit_fraction: float  # regression points of the last sweep that took the explicit step
 
 
 def solve_regression(
@@ -465,14 +489,14 @@ def solve_regression(
     basis = Basis(dim, degree)
     current: FieldFn = warm
     history: list[float] = []
-    fld, resid = None, 0.0
+    fld, resid, stragglers = None, 0.0, 0.0
     for _ in range(max_iterations):
         fwd = simulate(model, current, x0, normals, dt)
         # step 0 starts at one point: its regression points are step 1's states
         pts = fwd.states[:-1].copy()
         pts[0] = fwd.states[1]
         pts += jitter
-        fld, resid = backward(model, basis, pts, dt, current)
+        fld, resid, stragglers = backward(model, basis, pts, dt, current)
         change, size = 0.0, 0.0
         for j in range(steps):
             new, old = fld(j, fwd.states[j]), current(j, fwd.states[j])
@@ -506,6 +530,7 @@ def solve_regression(
         history[-1],
         history,
         resid,
+        stragglers,
     )
 
 
@@ -526,6 +551,7 @@ def describe(
         "picard_residual": result.picard_residual,
         "picard_history": list(result.picard_history),
         "regression_residual": result.regression_residual,
+        "explicit_step_fraction": result.explicit_fraction,
         "value_std_error": se,
         "value_std_error_without_control_variate": float(np.max(result.plain_std_errors)),
         "regression_value": [float(v) for v in result.regression_values],

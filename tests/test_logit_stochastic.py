@@ -1,0 +1,186 @@
+"""§5 stochastic logit game (ε > 0, random OU factor): regression Monte Carlo of the decoupling
+field u(t, Q, L), checked against the deterministic collocation solver in the limit ε, σ_L → 0,
+under refinement of the time grid, and against the simulator's Monte Carlo payoffs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from policies.equilibrium.adapters import logit_game
+from policies.equilibrium.logit import LogitGame, LogitSolveError, StochasticLogitSolution
+from policies.equilibrium.logit_regression import Basis
+from simulator import load_scenario, simulate
+from simulator.cli import examples_dir
+
+GAME = dict(
+    horizon=1.0,
+    trader_inventories=(-4.0,),
+    maker_inventories=(2.0, 0.0),
+    temporary_impact=0.1,
+    share_sharpness=2.0,
+    share_offsets=(0.0, 0.2),
+    trader_running_penalty=0.5,
+    trader_terminal_penalty=5.0,
+    maker_running_penalty=0.05,
+    maker_terminal_penalty=1.0,
+)
+FACTOR = dict(
+    initial=0.0,
+    mean=0.0,
+    reversion=2.0,
+    volatility=0.5,
+    buy_base=15.0,
+    sell_base=15.0,
+    buy_loading=0.5,
+    sell_loading=-0.5,
+    cap=100.0,
+)
+FAST = dict(steps=40, paths=200, tolerance=2e-3)
+
+
+@pytest.fixture(scope="module")
+def deterministic():
+    """κ = 15·e^{±0.5·0}: the factor's mean path is flat, so these are the constant-rate game's."""
+    return LogitGame(**GAME, noise_buy_rate=15.0, noise_sell_rate=15.0).solve()
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    """runs/logit.toml (ε = 0.3, OU factor with volatility 0.5), every agent in equilibrium, the
+    solver's grid (40 steps), frozen reference price (P_T·Q_T adds no noise); ξ = 50 instead of
+    5 keeps the quote map off its slow bracketed path (a binding ±ξ costs ~10× per call)."""
+    sc = load_scenario(examples_dir() / "logit.toml")
+    return dataclasses.replace(
+        sc,
+        steps=FAST["steps"],
+        market=dataclasses.replace(sc.market, max_spread=50.0),
+        price=dataclasses.replace(sc.price, volatility=0.0),
+        traders=tuple(dataclasses.replace(a, policy="equilibrium") for a in sc.traders),
+        makers=tuple(dataclasses.replace(a, policy="equilibrium") for a in sc.makers),
+    )
+
+
+@pytest.fixture(scope="module")
+def stochastic(scenario):
+    return logit_game(scenario).solve(**FAST)
+
+
+def test_polynomial_basis_expectation_and_gradient_are_exact():
+    """The regression-later step needs E[p(z + W)] (heat semigroup, exact for polynomials) and
+    ∂p/∂z: checked against Gauss–Hermite quadrature and central differences."""
+    rng = np.random.default_rng(0)
+    basis = Basis(2, 3)
+    coef = rng.normal(size=(basis.size, 2))
+    var = np.array([0.3, 0.7])
+    z = rng.normal(size=(5, 2))
+    nodes, weights = np.polynomial.hermite_e.hermegauss(4)  # exact to degree 7
+    quad = np.zeros((5, 2))
+    for a, wa in zip(nodes, weights, strict=True):
+        for b, wb in zip(nodes, weights, strict=True):
+            shift = np.array([a, b]) * np.sqrt(var)
+            quad += wa * wb * (basis(z + shift) @ coef)
+    quad /= weights.sum() ** 2
+    assert np.allclose(basis(z) @ basis.heat(coef, var), quad, rtol=1e-12, atol=1e-12)
+    h, eye = 1e-6, np.eye(2)
+    fd = np.stack(
+        [(basis(z + h * eye[k]) @ coef - basis(z - h * eye[k]) @ coef) / (2 * h) for k in range(2)],
+        axis=1,
+    )
+    assert np.allclose(basis.gradient(coef, z), fd, atol=1e-7)
+
+
+def test_simulator_payoffs_under_the_feedback_agree_with_the_values(scenario, stochastic):
+    """Every agent plays the fitted feedback u(t, Q, L) in the engine (fluid flow, ε·ΔW, exact
+    OU factor, same grid): the mean payoffs equal ``sol.value`` within 3 standard errors (the
+    engine's and the solver's combined; the solver's value uses the value field as a control
+    variate, so its error is much the smaller)."""
+    sol = stochastic
+    assert isinstance(sol, StochasticLogitSolution) and sol.observes_factor
+    policies = {name: sol.feedback_policy(name) for name in sol.game.names}
+    res = simulate(scenario, paths=3000, seed=11, record=False, policies=policies)
+    pay = res.payoffs().set_index("agent")
+    names = list(sol.value.index)
+    se = np.hypot(pay.loc[names, "std_error"].to_numpy(), sol.std_error.to_numpy())
+    gap = np.abs(pay.loc[names, "mean"].to_numpy() - sol.value.to_numpy())
+    assert np.all(gap <= 3.0 * se), (gap, se)
+    assert (
+        sol.diagnostics["value_std_error"]
+        < sol.diagnostics["value_std_error_without_control_variate"] / 10
+    )
+
+
+def test_feedback_is_vectorised_over_paths_and_needs_the_factor_level(stochastic):
+    sol = stochastic
+    q = sol.inventory[20] + np.array([[0.0, 0.0, 0.0], [0.2, -0.1, 0.1], [-0.3, 0.2, 0.0]])
+    fb = sol.feedback(0.5, q, factor=np.array([0.0, 0.3, -0.3]))
+    assert fb.adjoint.shape == (3, 3) and fb.rate.shape == (3, 1) and fb.ask.shape == (3, 2)
+    one = sol.feedback(0.5, q[1:2], factor=0.3)
+    assert np.allclose(one.adjoint, fb.adjoint[1:2]) and np.allclose(one.ask, fb.ask[1:2])
+    with pytest.raises(ValueError, match="factor"):
+        sol.feedback(0.5, q)
+    assert list(sol.path.columns[:3]) == ["time", "agent", "role"]
+    assert sol.path.time.nunique() == FAST["steps"] + 1
+    assert sol.diagnostics["picard_residual"] <= FAST["tolerance"]
+
+
+def test_values_approach_the_deterministic_solution_as_the_noise_vanishes(deterministic):
+    """ε = σ_L = 0.01: values and feedback within the O(Δt) error of the 40-step scheme (measured
+    5e-4 relative for the values at ε = 0; the noise adds O(ε²)) of the collocation solution."""
+    game = LogitGame(**GAME, factor=dict(FACTOR, volatility=0.01), inventory_noise=0.01)
+    sol = game.solve(**FAST)
+    rel = np.abs(sol.value - deterministic.value) / np.abs(deterministic.value)
+    assert rel.max() < 1.5e-3, rel
+    q_hat, _ = deterministic.state_at(0.5)
+    q = q_hat + np.array([[0.0, 0.0, 0.0], [0.1, -0.1, 0.05]])
+    got = sol.feedback(0.5, q, factor=0.0).adjoint
+    want = deterministic.feedback(0.5, q).adjoint
+    assert np.max(np.abs(got - want)) < 0.05 * np.max(np.abs(want))
+
+
+def test_values_converge_to_the_collocation_solution_as_the_grid_refines(deterministic):
+    """The regression method on the deterministic game (ε = 0; the jittered regression points
+    still span a neighbourhood of the path): the trader's value error falls at least 3-fold from
+    10 to 40 steps (observed order ≈ 1.5, see benchmarks/bench_logit.py)."""
+    game = LogitGame(**GAME, noise_buy_rate=15.0, noise_sell_rate=15.0)
+    err = [
+        np.abs(
+            game.solve(method="regression", steps=s, paths=100, tolerance=1e-3).value
+            - deterministic.value
+        )
+        for s in (10, 40)
+    ]
+    assert err[1].iloc[0] < err[0].iloc[0] / 3.0, err
+    assert err[1].max() < 0.01 * np.abs(deterministic.value).max()
+
+
+def test_same_seed_same_numbers_and_a_stalled_picard_iteration_raises(scenario, stochastic):
+    again = logit_game(scenario).solve(**FAST)
+    assert again.value.equals(stochastic.value) and np.array_equal(
+        again.adjoint, stochastic.adjoint
+    )
+    game = LogitGame(**GAME, inventory_noise=0.3, noise_buy_rate=15.0, noise_sell_rate=15.0)
+    with pytest.raises(LogitSolveError, match="max_iterations = 1.*Picard"):
+        game.solve(steps=20, paths=100, tolerance=1e-12, max_iterations=1)
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        (dict(method="collocation"), "method = 'collocation'"),
+        (dict(steps=1), "steps = 1"),
+        (dict(paths=5), "paths = 5"),
+        (dict(degree=0), "degree = 0"),
+        (dict(dispersion=0.0), "dispersion = 0.0"),
+        (dict(tolerance=float("nan")), "tolerance = nan"),
+        (dict(max_iterations=0), "max_iterations = 0"),
+        (dict(seed=-1), "seed = -1"),
+        (dict(steps=True), "steps = True"),
+    ],
+)
+def test_bad_regression_options_name_the_parameter(options, match):
+    game = LogitGame(**GAME, factor=FACTOR, inventory_noise=0.3)
+    with pytest.raises(ValueError, match=match):
+        game.solve(**options)

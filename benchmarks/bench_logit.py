@@ -1,4 +1,4 @@
-"""Benchmark: §5 logit game, deterministic equilibrium (Guo & Jin (40)–(44), ε = 0).
+"""Benchmark: §5 logit game, deterministic and stochastic equilibria (Guo & Jin (39)–(44)).
 
 Rows (best of ``--repeats``, measured in the same run; the machine is shared, timings are noisy):
 
@@ -12,7 +12,17 @@ Rows (best of ``--repeats``, measured in the same run; the machine is shared, ti
 The error column is the largest value difference to the shooting solve (switching example) or
 the solver's own estimate (trailing Chebyshev coefficients).
 
-Run: ``/work/venv/bin/python benchmarks/bench_logit.py [--repeats 3]``.
+Stochastic game (regression Monte Carlo, ``--stochastic``, default on; ``--quick`` for a short run):
+
+* 1 trader + 2 makers with the OU factor (volatility 0.5) and ε = 0.3 (runs/logit.toml's game
+  with ξ = ∞) — target 1e-3 relative in < 60 s: time, values ± standard error, and the value
+  difference to a solve on twice the steps and paths (the error estimate);
+* observed convergence order in Δt of the regression method against the collocation solution
+  (ε = 0, where collocation is exact to 1e-8): errors at 10, 20, 40, 80 steps;
+* time against the number of agents (2 = 2 makers, 4 = 1 + 3, 8 = 2 + 6, 16 = 4 + 12) with the
+  factor and ε = 0.3, 40 steps, per Picard sweep and in total.
+
+Run: ``/work/venv/bin/python benchmarks/bench_logit.py [--repeats 3] [--quick] [--no-stochastic]``.
 """
 
 from __future__ import annotations
@@ -64,9 +74,111 @@ def best(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
     return min(times), out
 
 
+FACTOR = dict(
+    initial=0.0,
+    mean=0.0,
+    reversion=2.0,
+    volatility=0.5,
+    buy_base=15.0,
+    sell_base=15.0,
+    buy_loading=0.5,
+    sell_loading=-0.5,
+    cap=100.0,
+)
+STOCHASTIC = {
+    k: v for k, v in EXAMPLE.items() if k not in ("noise_buy_rate", "noise_sell_rate")
+} | dict(factor=FACTOR, inventory_noise=0.3)
+
+
+def stochastic_rows(quick: bool) -> None:
+    """The regression Monte Carlo rows (see the module docstring)."""
+    game = LogitGame(**STOCHASTIC)
+    opts = dict(steps=50, paths=500, tolerance=1e-4)
+    fine = dict(steps=100, paths=1000, tolerance=1e-4)
+    if quick:
+        opts, fine = (
+            dict(steps=40, paths=200, tolerance=1e-3),
+            dict(steps=80, paths=400, tolerance=1e-3),
+        )
+    t0 = time.perf_counter()
+    sol = game.solve(**opts)
+    t = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ref = game.solve(**fine)
+    t_ref = time.perf_counter() - t0
+    rel = float(np.max(np.abs(sol.value - ref.value) / np.abs(ref.value)))
+    se = float(np.max(sol.std_error / np.abs(sol.value)))
+    d = sol.diagnostics
+    print(
+        "\nstochastic: 1 trader + 2 makers, OU factor (σ_L = 0.5), ε = 0.3 — target 1e-3 in < 60 s"
+    )
+    print(f"{'solve':<40} {'time [s]':>9} {'rel. diff to fine':>18} {'rel. SE':>9} {'Picard':>7}")
+    print(f"{str(opts):<40} {t:>9.1f} {rel:>18.1e} {se:>9.1e} {d['picard_iterations']:>7}")
+    print(
+        f"{str(fine):<40} {t_ref:>9.1f} {'(reference)':>18} {'':>9} "
+        f"{ref.diagnostics['picard_iterations']:>7}"
+    )
+    print(
+        "values:",
+        ", ".join(
+            f"{k} {v:.4f} ± {s:.4f}"
+            for (k, v), s in zip(sol.value.items(), sol.std_error, strict=True)
+        ),
+    )
+    print(
+        f"standard error without / with the control variate: "
+        f"{d['value_std_error_without_control_variate']:.3g} / {d['value_std_error']:.3g}"
+    )
+
+    det_game = LogitGame(**EXAMPLE)
+    det = det_game.solve()
+    print("\nobserved order in Δt (regression method at ε = 0 against collocation, 100 paths)")
+    print(f"{'steps':>6} {'max |J − J_colloc|':>20} {'order':>7} {'time [s]':>9}")
+    prev = None
+    for steps in (10, 20, 40) if quick else (10, 20, 40, 80):
+        t0 = time.perf_counter()
+        s = det_game.solve(method="regression", steps=steps, paths=100, tolerance=1e-4)
+        t = time.perf_counter() - t0
+        err = float(np.max(np.abs(s.value - det.value)))
+        order = f"{np.log2(prev / err):.2f}" if prev else ""
+        print(f"{steps:>6} {err:>20.2e} {order:>7} {t:>9.1f}")
+        prev = err
+
+    print("\ntime against the number of agents (OU factor, ε = 0.3, 40 steps, tolerance 1e-3)")
+    print(
+        f"{'agents':>7} {'traders+makers':>15} {'basis':>6} {'paths':>6} {'Picard':>7} "
+        f"{'per sweep [s]':>14} {'total [s]':>10}"
+    )
+    for nt, nm in ((0, 2), (1, 3), (2, 6), (4, 12)) if not quick else ((0, 2), (1, 3)):
+        qe = tuple(-3.0 if i % 2 == 0 else 3.0 for i in range(nt))
+        g = LogitGame(
+            **{
+                k: v
+                for k, v in STOCHASTIC.items()
+                if k not in ("trader_inventories", "maker_inventories", "share_offsets")
+            },
+            trader_inventories=qe,
+            maker_inventories=tuple(np.linspace(-1.0, 1.0, nm)),
+            share_offsets=tuple(np.linspace(0.0, 0.2, nm)),
+        )
+        dim = nt + nm + 1
+        k = (dim + 1) * (dim + 2) // 2
+        paths = max(300, 3 * k)
+        t0 = time.perf_counter()
+        s = g.solve(steps=40, paths=paths, tolerance=1e-3)
+        t = time.perf_counter() - t0
+        it = s.diagnostics["picard_iterations"]
+        print(
+            f"{nt + nm:>7} {f'{nt}+{nm}':>15} {k:>6} {paths:>6} {it:>7} {t / (it + 1):>14.2f} "
+            f"{t:>10.1f}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="short stochastic rows")
+    ap.add_argument("--no-stochastic", action="store_true", help="deterministic rows only")
     args = ap.parse_args()
     r = args.repeats
     LogitGame(**EXAMPLE).solve()  # warm-up (imports, BLAS controller)
@@ -91,6 +203,8 @@ def main() -> None:
         er = f"{err:.1e}" if err is not None else ""
         print(f"{name:<52} {t:>10.4f} {tg:>8} {er:>10}")
     print("(shared 2-core machine: figures are noisy; best of", r, "runs)")
+    if not args.no_stochastic:
+        stochastic_rows(args.quick)
 
 
 if __name__ == "__main__":

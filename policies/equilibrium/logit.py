@@ -468,6 +468,7 @@ def _radon(pb: LogitProblem, sol: Piecewise) -> tuple[np.ndarray, np.ndarray]:
     return u, v
 
 
+@dataclass
 class _LogitPlay:
     """What every §5 solution shares: the scenario policies, the controls at given adjoints and
     the tidy path (needs ``game``, ``time``, ``inventory``, ``adjoint``, ``rate``, ``ask``,
@@ -543,13 +544,6 @@ class LogitSolution(_LogitPlay):
     O(|Q − Q̂(t)|²).
     """
 
-    game: LogitGame
-    time: np.ndarray
-    inventory: np.ndarray
-    adjoint: np.ndarray
-    rate: np.ndarray
-    ask: np.ndarray
-    bid: np.ndarray
     value: pd.Series
     diagnostics: dict[str, Any]
     _sol: Piecewise = field(repr=False)
@@ -650,13 +644,6 @@ class StochasticLogitSolution(_LogitPlay):
     in t between grid times) and its controls.
     """
 
-    game: LogitGame
-    time: np.ndarray
-    inventory: np.ndarray
-    adjoint: np.ndarray
-    rate: np.ndarray
-    ask: np.ndarray
-    bid: np.ndarray
     value: pd.Series
     std_error: pd.Series
     diagnostics: dict[str, Any]

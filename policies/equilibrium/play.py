@@ -22,7 +22,15 @@ from policies.registry import PolicyContext, register_policy
 def _solution(context: PolicyContext) -> Any:
     """Solve the scenario's game once per build and share the solution among its agents."""
     if "equilibrium" not in context.cache:
-        context.cache["equilibrium"] = game_for(context.scenario).solve()
+        game = game_for(context.scenario)
+        if getattr(game, "stochastic", False):
+            raise ValueError(
+                "market.inventory_noise > 0 or a random noise.factor: the stochastic §5 game is "
+                "solved by LogitGame.solve() (regression Monte Carlo, minutes per solve), but not "
+                "played as the scenario policies 'equilibrium' / 'equilibrium_open_loop'; pass "
+                "solution.feedback_policy(name) to simulate(policies=...)"
+            )
+        context.cache["equilibrium"] = game.solve()
     return context.cache["equilibrium"]
 
 

@@ -3,7 +3,8 @@
 * :class:`ExecutionGame` — §2, N traders with permanent and temporary impact (Thm 2.7).
 * :class:`MarketMakingGame` — §3–§4, traders and makers in the best-quote market (Thm 4.1–4.3).
 * :class:`MeanFieldGame` — §4, Proposition 4.5: a continuum of traders and two makers.
-* :class:`LogitGame` — §5, the approximation (logit) game with ε = 0 (Thm 5.4, (40)–(44)).
+* :class:`LogitGame` — §5, the approximation (logit) game with ε = 0 (Thm 5.4, (40)–(44));
+  :func:`solve_logit_pde` — its stochastic version (ε > 0, random factor) for ≤ 3 agents on a grid.
 * :mod:`.execution_nash`, :mod:`.market_making_nash` — best responses and Nash gaps of
   schedule profiles (:func:`simulator.nash_gap.nash_gap` plays a scenario's profile).
 * :mod:`.adapters` — scenario → game (the only solver module that reads a scenario).
@@ -20,6 +21,7 @@ from policies.equilibrium.execution_nash import (
     execution_payoffs,
 )
 from policies.equilibrium.logit import LogitGame, LogitSolution, LogitSolveError
+from policies.equilibrium.logit_pde import LogitPDESolution, solve_logit_pde
 from policies.equilibrium.market_making import (
     MarketMakingGame,
     MarketMakingSolution,
@@ -38,6 +40,7 @@ __all__ = [
     "ExecutionGame",
     "ExecutionSolution",
     "LogitGame",
+    "LogitPDESolution",
     "LogitSolution",
     "LogitSolveError",
     "MarketMakingGame",
@@ -50,4 +53,5 @@ __all__ = [
     "execution_nash_gap",
     "execution_payoffs",
     "market_making_nash_gap",
+    "solve_logit_pde",
 ]

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -72,8 +72,12 @@ from policies.equilibrium.players import (
 from policies.equilibrium.tidy import tidy_path
 from simulator.mechanisms import rules
 
+if TYPE_CHECKING:
+    from policies.equilibrium.logit_pde import LogitPDESolution
+
 __all__ = ["Feedback", "LogitGame", "LogitSolution", "LogitSolveError", "StochasticLogitSolution"]
 
+METHODS = ("collocation", "shooting", "regression", "pde")
 FACTOR_KEYS = (
     "initial",
     "mean",
@@ -294,7 +298,7 @@ class LogitGame(TradersAndMakers):
     # ----------------------------------------------------------------- solve
     def solve(
         self,
-        method: Literal["collocation", "shooting", "regression"] | None = None,
+        method: Literal["collocation", "shooting", "regression", "pde"] | None = None,
         points: int = 201,
         *,
         steps: int = 100,
@@ -304,7 +308,8 @@ class LogitGame(TradersAndMakers):
         tolerance: float = 1e-4,
         max_iterations: int = 30,
         seed: int = 0,
-    ) -> LogitSolution | StochasticLogitSolution:
+        grid: dict[str, Any] | None = None,
+    ) -> LogitSolution | StochasticLogitSolution | LogitPDESolution:
         """The equilibrium of (40)–(41). Deterministic game (ε = 0, no random factor):
         ``"collocation"`` (default; Chebyshev pieces, switching times located) or ``"shooting"``
         (DOP853 with event restarts; slower, the independent check); ``points``: uniform output
@@ -316,8 +321,14 @@ class LogitGame(TradersAndMakers):
         values), a polynomial basis of total ``degree``, regression points jittered by
         ``dispersion``, Picard iterations until the relative field change is ≤ ``tolerance``
         (at most ``max_iterations``), random numbers from ``seed`` (same seed, same numbers).
+
+        ``"pde"`` (games of at most 3 agents, stochastic or not): the grid PDE of the decoupling
+        field, :func:`logit_pde.solve_logit_pde` with the keyword options ``grid`` (e.g.
+        ``dict(points=9, factor_points=7)``; default grid without); returns a
+        :class:`logit_pde.LogitPDESolution` (value, feedback, diagnostics; no path). A larger
+        game is refused with a ValueError naming the number of agents.
         Raises :class:`LogitSolveError` when a solve does not converge."""
-        allowed = ("regression",) if self.stochastic else ("collocation", "shooting", "regression")
+        allowed = ("regression", "pde") if self.stochastic else METHODS
         if method is None:
             method = allowed[0]
         if method not in allowed:
@@ -325,6 +336,18 @@ class LogitGame(TradersAndMakers):
             raise ValueError(f"method = {method!r}: allowed {', '.join(map(repr, allowed))}{why}")
         if not (isinstance(points, int) and points >= 2):
             raise ValueError(f"points = {points!r}: need an integer ≥ 2")
+        if grid is not None and method != "pde":
+            raise ValueError(f"grid = {grid!r}: grid options are for method='pde' only")
+        if method == "pde":
+            # logit_pde imports this module
+            from policies.equilibrium.logit_pde import GRID_OPTIONS, solve_logit_pde
+
+            if grid is not None and not isinstance(grid, dict):
+                raise ValueError(f"grid = {grid!r}: expected a dict of solve_logit_pde options")
+            unknown = sorted(set(grid or {}) - set(GRID_OPTIONS))
+            if unknown:
+                raise ValueError(f"grid has unknown keys {unknown}; allowed {list(GRID_OPTIONS)}")
+            return solve_logit_pde(self, **(grid or {}))
         if method == "regression":
             _check_regression_options(
                 steps=steps,

@@ -168,6 +168,10 @@ class MarketModel(mesa.Model):
         self.noise_trader: NoiseTrader | None = None
         if self.noise.active:
             self.noise_trader = NoiseTrader(self, "noise", self.books, n)
+        # mesa 3 numbers agents with a class-level counter per model (Agent._ids) that keeps
+        # every model alive; all agents exist now, so release this one (else a chunked run or a
+        # Dask worker keeps every chunk's buffers: ~70 MB per 1024-path dataset block)
+        mesa.Agent._ids.pop(self, None)
         # the phases by agent type: Mesa's AgentSets, read once (agents_by_type rebuilds them
         # from weak references on every access) into plain lists in row order
         by_type = self.agents_by_type

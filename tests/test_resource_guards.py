@@ -88,3 +88,20 @@ def test_a_population_of_too_many_trader_classes_is_refused_by_the_solver():
     )
     with pytest.raises(InsufficientMemoryError, match=r"100000 trader classes .* is available"):
         game.solve()
+
+
+def test_a_finished_model_is_freed(acas_scenario):
+    """mesa 3's class-level agent-id counter (Agent._ids) would keep every model and its buffers
+    alive: a chunked run or a Dask worker would grow by one model per chunk."""
+    import gc
+    import weakref
+
+    from simulator.model import MarketModel
+    from simulator.simulation import build_policies
+
+    model = MarketModel(acas_scenario, build_policies(acas_scenario), 8, 0)
+    model.run()
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None

@@ -161,17 +161,11 @@ def test_grid_pde_and_regression_monte_carlo_agree_within_their_error_estimates(
     assert np.all(gap <= tol), (gap, tol)
 
 
-def test_logit_game_solve_dispatches_to_the_grid_pde():
-    game = mild(inventory_noise=0.2)
-    sol = game.solve(method="pde", grid=dict(points=5, error_estimate=False))
-    direct = solve_logit_pde(game, points=5, error_estimate=False)
-    assert np.array_equal(sol.value.to_numpy(), direct.value.to_numpy())
+def test_the_grid_pde_refuses_games_beyond_three_agents():
     with pytest.raises(ValueError, match="4 agents.*at most 3"):
-        mild(trader_inventories=(-2.0, 1.0), inventory_noise=0.2).solve(method="pde")
-    with pytest.raises(ValueError, match=r"grid has unknown keys \['resolution'\]"):
-        game.solve(method="pde", grid=dict(resolution=5))
-    with pytest.raises(ValueError, match="grid.*method='pde' only"):
-        game.solve(method="regression", grid=dict(points=5))
+        solve_logit_pde(mild(trader_inventories=(-2.0, 1.0), inventory_noise=0.2))
+    with pytest.raises(ValueError, match="method = 'pde'"):
+        mild(inventory_noise=0.2).solve(method="pde")
 
 
 def _drift_at(sol, t, y, level):

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -72,12 +72,9 @@ from policies.equilibrium.players import (
 from policies.equilibrium.tidy import tidy_path
 from simulator.mechanisms import rules
 
-if TYPE_CHECKING:
-    from policies.equilibrium.logit_pde import LogitPDESolution
-
 __all__ = ["Feedback", "LogitGame", "LogitSolution", "LogitSolveError", "StochasticLogitSolution"]
 
-METHODS = ("collocation", "shooting", "regression", "pde")
+METHODS = ("collocation", "shooting", "regression")
 FACTOR_KEYS = (
     "initial",
     "mean",
@@ -298,7 +295,7 @@ class LogitGame(TradersAndMakers):
     # ----------------------------------------------------------------- solve
     def solve(
         self,
-        method: Literal["collocation", "shooting", "regression", "pde"] | None = None,
+        method: Literal["collocation", "shooting", "regression"] | None = None,
         points: int = 201,
         *,
         steps: int = 100,
@@ -308,8 +305,7 @@ class LogitGame(TradersAndMakers):
         tolerance: float = 1e-4,
         max_iterations: int = 30,
         seed: int = 0,
-        grid: dict[str, Any] | None = None,
-    ) -> LogitSolution | StochasticLogitSolution | LogitPDESolution:
+    ) -> LogitSolution | StochasticLogitSolution:
         """The equilibrium of (40)–(41). Deterministic game (ε = 0, no random factor):
         ``"collocation"`` (default; Chebyshev pieces, switching times located) or ``"shooting"``
         (DOP853 with event restarts; slower, the independent check); ``points``: uniform output
@@ -322,13 +318,11 @@ class LogitGame(TradersAndMakers):
         ``dispersion``, Picard iterations until the relative field change is ≤ ``tolerance``
         (at most ``max_iterations``), random numbers from ``seed`` (same seed, same numbers).
 
-        ``"pde"`` (games of at most 3 agents, stochastic or not): the grid PDE of the decoupling
-        field, :func:`logit_pde.solve_logit_pde` with the keyword options ``grid`` (e.g.
-        ``dict(points=9, factor_points=7)``; default grid without); returns a
-        :class:`logit_pde.LogitPDESolution` (value, feedback, diagnostics; no path). A larger
-        game is refused with a ValueError naming the number of agents.
+        The grid PDE of the decoupling field (games of at most 3 agents, the independent second
+        method of the stochastic game) is :func:`logit_pde.solve_logit_pde` ``(game, ...)``: it
+        builds on this class, so it is not dispatched from here.
         Raises :class:`LogitSolveError` when a solve does not converge."""
-        allowed = ("regression", "pde") if self.stochastic else METHODS
+        allowed = ("regression",) if self.stochastic else METHODS
         if method is None:
             method = allowed[0]
         if method not in allowed:
@@ -336,18 +330,6 @@ class LogitGame(TradersAndMakers):
             raise ValueError(f"method = {method!r}: allowed {', '.join(map(repr, allowed))}{why}")
         if not (isinstance(points, int) and points >= 2):
             raise ValueError(f"points = {points!r}: need an integer ≥ 2")
-        if grid is not None and method != "pde":
-            raise ValueError(f"grid = {grid!r}: grid options are for method='pde' only")
-        if method == "pde":
-            # logit_pde imports this module
-            from policies.equilibrium.logit_pde import GRID_OPTIONS, solve_logit_pde
-
-            if grid is not None and not isinstance(grid, dict):
-                raise ValueError(f"grid = {grid!r}: expected a dict of solve_logit_pde options")
-            unknown = sorted(set(grid or {}) - set(GRID_OPTIONS))
-            if unknown:
-                raise ValueError(f"grid has unknown keys {unknown}; allowed {list(GRID_OPTIONS)}")
-            return solve_logit_pde(self, **(grid or {}))
         if method == "regression":
             _check_regression_options(
                 steps=steps,

@@ -60,7 +60,6 @@ Usage::
     sol.value                                 # J at t = 0 by agent
     sol.feedback(0.5, inventories, factor=levels)   # vectorised over paths
     sol.diagnostics["estimated_error"]
-    game.solve(method="pde", grid=dict(points=9))   # the same through LogitGame
 """
 
 from __future__ import annotations

@@ -14,19 +14,10 @@ from policies.equilibrium.logit import LogitGame, LogitSolveError, StochasticLog
 from policies.equilibrium.logit_regression import Basis
 from simulator import load_scenario, simulate
 from simulator.cli import examples_dir
+from tests.test_logit_equilibrium import game_kwargs
 
-GAME = dict(
-    horizon=1.0,
-    trader_inventories=(-4.0,),
-    maker_inventories=(2.0, 0.0),
-    temporary_impact=0.1,
-    share_sharpness=2.0,
-    share_offsets=(0.0, 0.2),
-    trader_running_penalty=0.5,
-    trader_terminal_penalty=5.0,
-    maker_running_penalty=0.05,
-    maker_terminal_penalty=1.0,
-)
+# the example game without its constant noise rates (each test gives its own flows)
+GAME = {k: v for k, v in game_kwargs().items() if k not in ("noise_buy_rate", "noise_sell_rate")}
 FACTOR = dict(
     initial=0.0,
     mean=0.0,

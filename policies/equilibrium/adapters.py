@@ -13,7 +13,7 @@ this module translates a validated scenario into the game its market kind define
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -87,32 +87,40 @@ def _best_quote_kind(scenario: Scenario) -> None:
         )
 
 
+def _players(scenario: Scenario) -> dict[str, Any]:
+    """The keyword arguments every §3–§5 game takes from the scenario's agents: the horizon, the
+    initial inventories, the penalties (one value per agent) and the names."""
+    tr, mm = scenario.traders, scenario.makers
+    return dict(
+        horizon=scenario.horizon,
+        trader_inventories=tuple(a.initial_inventory for a in tr),
+        maker_inventories=tuple(a.initial_inventory for a in mm),
+        trader_running_penalty=tuple(a.running_penalty for a in tr),
+        trader_terminal_penalty=tuple(a.terminal_penalty for a in tr),
+        maker_running_penalty=tuple(a.running_penalty for a in mm),
+        maker_terminal_penalty=tuple(a.terminal_penalty for a in mm),
+        trader_names=tuple(a.name for a in tr),
+        maker_names=tuple(a.name for a in mm),
+    )
+
+
 def market_making_game(scenario: Scenario) -> MarketMakingGame:
     """The continuous-time game of a ``best_quote`` / ``acas`` scenario (§3–§4)."""
     _best_quote_kind(scenario)
     mk, noise = scenario.market, scenario.noise
-    tr, mm = scenario.traders, scenario.makers
     return MarketMakingGame(
-        horizon=scenario.horizon,
-        trader_inventories=tuple(a.initial_inventory for a in tr),
-        maker_inventories=tuple(a.initial_inventory for a in mm),
+        **_players(scenario),
         temporary_impact=mk.temporary_impact,
         intensity=mk.intensity,
         intensity_decay=mk.intensity_decay,
         temporary_cost=mk.temporary_cost,
         cost_coupling=mk.cost_coupling,
-        trader_running_penalty=tuple(a.running_penalty for a in tr),
-        trader_terminal_penalty=tuple(a.terminal_penalty for a in tr),
-        maker_running_penalty=tuple(a.running_penalty for a in mm),
-        maker_terminal_penalty=tuple(a.terminal_penalty for a in mm),
         noise_buy_rate=_rate(noise.buy_rate),
         noise_sell_rate=_rate(noise.sell_rate),
         min_rate=mk.min_rate,
         max_rate=mk.max_rate,
         max_spread=mk.max_spread,
-        trader_names=tuple(a.name for a in tr),
-        maker_names=tuple(a.name for a in mm),
-        maker_policies=tuple(a.policy for a in mm),
+        maker_policies=tuple(a.policy for a in scenario.makers),
     )
 
 
@@ -122,17 +130,11 @@ def discrete_best_quote_game(scenario: Scenario) -> DiscreteBestQuoteGame:
     m, noise = scenario.market, scenario.noise
     times = np.arange(scenario.steps) * scenario.dt
     return DiscreteBestQuoteGame(
-        horizon=scenario.horizon,
+        **_players(scenario),
         steps=scenario.steps,
         temporary_impact=m.temporary_impact,
         intensity=m.intensity,
         intensity_decay=m.intensity_decay,
-        trader_inventories=[a.initial_inventory for a in scenario.traders],
-        maker_inventories=[a.initial_inventory for a in scenario.makers],
-        trader_running_penalty=[a.running_penalty for a in scenario.traders],
-        trader_terminal_penalty=[a.terminal_penalty for a in scenario.traders],
-        maker_running_penalty=[a.running_penalty for a in scenario.makers],
-        maker_terminal_penalty=[a.terminal_penalty for a in scenario.makers],
         noise_buy_rate=[noise.buy_rate_at(t, scenario.horizon) for t in times],
         noise_sell_rate=[noise.sell_rate_at(t, scenario.horizon) for t in times],
         temporary_cost=m.temporary_cost,
@@ -140,8 +142,6 @@ def discrete_best_quote_game(scenario: Scenario) -> DiscreteBestQuoteGame:
         max_spread=m.max_spread,
         min_rate=m.min_rate,
         max_rate=m.max_rate,
-        trader_names=tuple(a.name for a in scenario.traders),
-        maker_names=tuple(a.name for a in scenario.makers),
     )
 
 
@@ -163,19 +163,12 @@ def logit_game(scenario: Scenario) -> LogitGame:
             "noise.factor.drift / diffusion callables are set; the §5 solver needs the "
             "Ornstein–Uhlenbeck factor of [noise.factor]"
         )
-    tr, mm = scenario.traders, scenario.makers
     return LogitGame(
-        horizon=scenario.horizon,
-        trader_inventories=tuple(a.initial_inventory for a in tr),
-        maker_inventories=tuple(a.initial_inventory for a in mm),
+        **_players(scenario),
         temporary_impact=mk.temporary_impact,
         share_sharpness=mk.share_sharpness,
         share_offsets=mk.share_offsets or None,
         shares=mk.shares,
-        trader_running_penalty=tuple(a.running_penalty for a in tr),
-        trader_terminal_penalty=tuple(a.terminal_penalty for a in tr),
-        maker_running_penalty=tuple(a.running_penalty for a in mm),
-        maker_terminal_penalty=tuple(a.terminal_penalty for a in mm),
         noise_buy_rate=_rate(noise.buy_rate),
         noise_sell_rate=_rate(noise.sell_rate),
         factor=None if factor is None else {k: getattr(factor, k) for k in FACTOR_KEYS},
@@ -183,8 +176,6 @@ def logit_game(scenario: Scenario) -> LogitGame:
         min_rate=mk.min_rate,
         max_rate=mk.max_rate,
         max_spread=mk.max_spread,
-        trader_names=tuple(a.name for a in tr),
-        maker_names=tuple(a.name for a in mm),
     )
 
 
@@ -206,26 +197,17 @@ def discrete_logit_game(
         raise ValueError(
             f"market.temporary_cost = {m.temporary_cost!r}; allowed: 'individual' (βv²) in §5"
         )
-    tr, mm = scenario.traders, scenario.makers
     return DiscreteLogitGame(
+        **_players(scenario),
         share_sharpness=m.share_sharpness,
         share_offsets=m.share_offsets or None,
-        horizon=scenario.horizon,
         steps=scenario.steps,
         temporary_impact=m.temporary_impact,
-        trader_inventories=[a.initial_inventory for a in tr],
-        maker_inventories=[a.initial_inventory for a in mm],
-        trader_running_penalty=[a.running_penalty for a in tr],
-        trader_terminal_penalty=[a.terminal_penalty for a in tr],
-        maker_running_penalty=[a.running_penalty for a in mm],
-        maker_terminal_penalty=[a.terminal_penalty for a in mm],
         noise_buy_rate=noise_buy_rate,
         noise_sell_rate=noise_sell_rate,
         max_spread=m.max_spread,
         min_rate=m.min_rate,
         max_rate=m.max_rate,
-        trader_names=tuple(a.name for a in tr),
-        maker_names=tuple(a.name for a in mm),
     )
 
 

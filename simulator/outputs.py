@@ -32,7 +32,9 @@ import math
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -92,23 +94,50 @@ def atomic_output_dir(
                 "whole folder is replaced by a run, so choose a new or empty output folder"
             )
         _remove_staging_debris(target)
-        staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(target), dir=parent))
+        with _sigint_deferred():  # no Ctrl-C between creating the folder and knowing its name
+            staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(target), dir=parent))
         yield staging
-        for entry in os.scandir(staging):
-            if entry.is_file():
-                _fsync_path(entry.path)
-        _fsync_path(staging)
-        _swap(staging, target)
-        _fsync_directory(parent)
+        with _sigint_deferred():  # the swap and the clean-up run whole; Ctrl-C acts after them
+            for entry in os.scandir(staging):
+                if entry.is_file():
+                    _fsync_path(entry.path)
+            _fsync_path(staging)
+            _swap(staging, target)
+            _fsync_directory(parent)
+            shutil.rmtree(staging, ignore_errors=True)  # the previous outputs, swapped out
+            staging = None
     except BaseException:
-        if created and staging is not None:
-            with contextlib.suppress(OSError):
-                target.rmdir()  # only if still empty: nothing was there before this run
+        with _sigint_deferred():  # a second Ctrl-C must not stop the clean-up half-way
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+                if created:
+                    with contextlib.suppress(OSError):
+                        target.rmdir()  # only if still empty: nothing was there before this run
         raise
     finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)  # after a swap: the previous outputs
         os.close(lock)
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) until the block has finished, then deliver it as it would have
+    been (``KeyboardInterrupt`` with Python's default handler). File-system steps that must not
+    be cut half-way (creating the staging folder, the swap, deleting a staging folder) run in
+    such a block. Outside the main thread signals cannot be handled, and nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            if callable(previous):
+                previous(signal.SIGINT, None)
+            elif previous == signal.SIG_DFL:
+                os.kill(os.getpid(), signal.SIGINT)
 
 
 _STAGING_SUFFIX = re.compile(r"[a-z0-9_]+")

@@ -152,6 +152,49 @@ def test_killed_runs_leave_old_outputs_or_new_complete_ones(scenario_file, tmp_p
     assert _snapshot(out) == new and _debris(tmp_path) == []
 
 
+def _ctrl_c_inside(monkeypatch, module, name: str, *, before: bool) -> None:
+    """Make ``module.name`` deliver a real SIGINT to this process as it starts its work
+    (``before``) or just before it returns."""
+    real = getattr(module, name)
+
+    def interrupted(*args, **kwargs):
+        if before:
+            os.kill(os.getpid(), signal.SIGINT)
+        result = real(*args, **kwargs)
+        if not before:
+            os.kill(os.getpid(), signal.SIGINT)
+        return result
+
+    monkeypatch.setattr(module, name, interrupted)
+
+
+@pytest.mark.parametrize("step", ["mkdtemp", "rmtree after the swap", "rmtree after a failure"])
+def test_a_ctrl_c_inside_the_folder_steps_leaves_no_debris(tmp_path, monkeypatch, step):
+    """The CI once caught a ``.tmp-out.*`` left by a Ctrl-C landing while the staging folder was
+    being deleted; the steps that must run whole (creating the staging folder, the swap, the
+    clean-up) now hold SIGINT and deliver it after them. Here a real signal is sent inside each of
+    those steps, deterministically."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.csv").write_text("old\n")
+    fails = step == "rmtree after a failure"
+    if step == "mkdtemp":
+        _ctrl_c_inside(monkeypatch, outputs.tempfile, "mkdtemp", before=False)
+    else:
+        _ctrl_c_inside(monkeypatch, outputs.shutil, "rmtree", before=True)
+    with pytest.raises(KeyboardInterrupt):
+        with outputs.atomic_output_dir(out) as staging:
+            for i in range(20):
+                (staging / f"f{i}.csv").write_text("new\n")
+            (staging / "a.csv").write_text("new\n")
+            if fails:
+                raise ValueError("the run failed")
+    assert _debris(tmp_path) == []
+    swapped = step == "rmtree after the swap"
+    assert (out / "a.csv").read_text() == ("new\n" if swapped else "old\n")
+    assert len(list(out.iterdir())) == (21 if swapped else 1)
+
+
 def _small_disk(tmp_path: Path):
     """A 160 KiB tmpfs at ``tmp_path/disk`` (None if this process may not mount one)."""
     disk = tmp_path / "disk"

@@ -324,6 +324,15 @@ class MarketModel(mesa.Model):
                 progress(self.k)
         self._record_terminal()
 
+    def release(self) -> None:
+        """Drop everything the finished model holds; it cannot be used afterwards.
+
+        The agents and the model refer to each other (Mesa), so without this a model and its
+        buffers live until Python's cyclic garbage collector runs, which it does rarely once
+        the heap is large: a Dask worker then held several blocks' buffers at once, more the
+        longer the run. Call it once the recorder holds what is needed."""
+        self.__dict__.clear()
+
     # -- recording -------------------------------------------------------------------------------
     def _accounts(self) -> list[AccountingAgent]:
         return [*self.strategic, *([self.noise_trader] if self.noise_trader else [])]

@@ -139,6 +139,7 @@ def simulate(
             model.run()
         else:
             model.run(lambda k, c=c: progress(c * scenario.steps + k, len(starts) * scenario.steps))
+        model.release()
     return _result(scenario, seed, paths, recorder, built, noise_active)
 
 
@@ -156,7 +157,9 @@ def simulate_paths(
     ``recorded`` paths. A pure function of its arguments: one Dask task of a run or a dataset."""
     kept = max(0, min(stop, recorded) - start)
     rec = Recorder(scenario, stop - start, kept, noise, first=start)
-    MarketModel(scenario, policies, stop - start, seed, start, rec).run()
+    model = MarketModel(scenario, policies, stop - start, seed, start, rec)
+    model.run()
+    model.release()
     return rec
 
 

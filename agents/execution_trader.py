@@ -12,7 +12,7 @@ from agents.base import StrategicAgent
 if TYPE_CHECKING:
     import mesa
 
-    from simulator.engine import Market
+    from simulator.mechanisms.base import Market
 
 
 class ExecutionTrader(StrategicAgent):

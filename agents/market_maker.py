@@ -9,7 +9,7 @@ import numpy as np
 from agents.base import StrategicAgent
 
 if TYPE_CHECKING:
-    from simulator.engine import Market
+    from simulator.mechanisms.base import Market
 
 
 class MarketMaker(StrategicAgent):

@@ -8,7 +8,7 @@ Usage::
 The market: one TWAP buyer (q₀ = −10) and two inventory-skew makers (δᵃ = s − kQ, δᵇ = s + kQ),
 noise traders buying and selling at constant rates, fluid order flow, Λ(x) = exp(−γx), T = 1.
 Identical policies and dynamics in all three implementations (Guo & Jin §3 with the engine's
-exact piecewise-constant discretisation, see ``simulator/engine.py``):
+exact piecewise-constant discretisation, see ``simulator/mechanisms/best_quote.py``):
 
 (i)  ours   — ``simulate(scenario, record=False)`` (and with ``record=16``, what the runner does):
               one Mesa agent per market participant, numpy vectors over the M paths;

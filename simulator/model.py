@@ -8,8 +8,8 @@ Step k (t_k = k·dt), in this order:
 3. traders trade (:meth:`ExecutionTrader.trade`; they see ``best_ask`` / ``best_bid``): traders
    whose policies share a batch key act as one :class:`~agents.TraderBatch`, one policy call
    over an (M, k) block, so the Python cost of a step is per policy group, not per agent;
-4. the engine (:mod:`simulator.engine`) computes flows, fills and prices (if its clearing
-   could raise on a non-finite action, the actions are checked first);
+4. the engine (the scenario's mechanism, :mod:`simulator.mechanisms`) computes flows, fills and
+   prices (if its clearing could raise on a non-finite action, the actions are checked first);
 5. the recorder keeps the step's actions and fills; then the strategic agents settle their
    fills in one block (:meth:`Books.settle`: cash, inventory, running penalty), the noise
    traders theirs;
@@ -32,7 +32,8 @@ import numpy as np
 from agents import Books, ExecutionTrader, MarketMaker, NoiseTrader, TraderBatch
 from agents.base import AccountingAgent, StrategicAgent
 from policies.base import MarketState, Policy
-from simulator.engine import ENGINES, Market, make_market
+from simulator.engine import ENGINES, make_market
+from simulator.mechanisms.base import Market
 from simulator.processes import NoiseRates, PathRandom, ReferencePrice
 from simulator.scenario import Scenario
 
@@ -77,7 +78,8 @@ class Recorder:
         self.market["noise_sell_rate"] = per_step()
         sources = engine.route_sources(scenario)
         self.routes = np.empty((sources, len(scenario.makers), n, r)) if sources else None
-        """``(sources, makers, n, R)``: the engine's :attr:`~simulator.engine.Market.routes`."""
+        """``(sources, makers, n, R)``: the engine's
+        :attr:`~simulator.mechanisms.base.Market.routes`."""
         # one block per quantity over the accounts holding it (agents' arrays are its rows):
         # a step or the horizon writes a quantity of every account in one operation
         roles = [a.role for a in scenario.agents] + (["noise"] if noise else [])

@@ -16,12 +16,15 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import special
 
 from simulator.profiles import profile_on_grid
-from simulator.scenario import FactorSpec, NoiseSpec, PriceSpec
+
+if TYPE_CHECKING:
+    from simulator.scenario import FactorSpec, NoiseSpec, PriceSpec
 
 BLOCK = 1024
 """Paths per random block: the unit in which generators draw (a constant of the random-number

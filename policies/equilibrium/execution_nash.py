@@ -3,7 +3,7 @@
 With deterministic noise rates (fluid mode) a profile whose policies depend on (t, inventories, ϖ)
 produces deterministic rate schedules. Hold the others' schedules fixed (the paper's open-loop
 Nash concept, Def. 2.3) and let trader i choose piecewise-constant rates u_0, …, u_{n−1} on the
-grid t_k = k·dt. The engine (:mod:`simulator.engine`'s docstring, "§2 impact") charges, with
+grid t_k = k·dt. The engine (:mod:`simulator.mechanisms.impact`) charges, with
 P₀ = 0 and E[P] = 0,
 
     Jⁱ(u) = −Σ_k [I_k + ϖ_k + ½(Δ_k + ω_k) + βⁱ_k/N (u_k + π O_k)] u_k dt + (I_n + ϖ_n) Q_n

@@ -142,9 +142,9 @@ class _Source:
 def _routes(block: BlockData, lo: int, hi: int) -> list[tuple[int, int, int, np.ndarray]]:
     """§5 routing: ``(agent, side, maker, volume (n, R))`` per order source (each trader on its
     side, noise buys, noise sells) and maker. Discrete flow: the engine's recorded split of each
-    source's orders among the makers (:attr:`simulator.engine.Market.routes`). Fluid flow: the
-    source's volume times the maker's share ζʲ of its side, ζʲ = the maker's fill volume over
-    all makers' (the engine fills maker j with ζʲ·ã and ζʲ·b̃)."""
+    source's orders among the makers (:attr:`simulator.mechanisms.base.Market.routes`). Fluid
+    flow: the source's volume times the maker's share ζʲ of its side, ζʲ = the maker's fill volume
+    over all makers' (the engine fills maker j with ζʲ·ã and ζʲ·b̃)."""
     rec, sc = block.recorder, block.scenario
     nt = len(sc.traders)
     makers = range(nt, nt + len(sc.makers))

@@ -1,9 +1,10 @@
 """The market rules of Guo & Jin, written once (bottom layer: numpy only).
 
-The engine (:mod:`simulator.engine`), the Mesa agents' accounting (:mod:`agents.base`), the
-equilibrium solvers (:mod:`policies.equilibrium.market_making_hamiltonian`) and the
-best responses on the engine grid (:mod:`policies.equilibrium.market_making_nash`,
-:mod:`policies.equilibrium.execution_nash`) all call these functions, so a rule cannot drift
+The engine (the mechanism modules of :mod:`simulator.mechanisms`), the Mesa agents'
+accounting (:mod:`agents.base`), the equilibrium solvers
+(:mod:`policies.equilibrium.market_making_hamiltonian`) and the best responses on the engine
+grid (:mod:`policies.equilibrium.market_making_nash`, :mod:`policies.equilibrium.execution_nash`)
+all call these functions, so a rule cannot drift
 between the market that is simulated and the market that is solved.
 
 Agents are on ``axis`` (0 in the engine, whose arrays are ``(agents, ..., M)``; −1 in the

@@ -9,6 +9,10 @@
   schedule profiles (:func:`simulator.nash_gap.nash_gap` plays a scenario's profile).
 * :mod:`.adapters` — scenario → game (the only solver module that reads a scenario).
 
+Every game satisfies the :class:`Game` protocol and its solution the :class:`Solution` protocol
+(:mod:`.protocol`): ``solve()``, ``value``, ``path``, ``feedback(t, Q)``, ``policies()``,
+``diagnostics``.
+
 The scenario policies ``equilibrium`` (feedback map) and ``equilibrium_open_loop`` (equilibrium
 schedule) live in :mod:`.play`, registered by :mod:`policies.catalog`.
 """
@@ -32,13 +36,16 @@ from policies.equilibrium.market_making_nash import (
     DiscreteBestQuoteGame,
     market_making_nash_gap,
 )
-from policies.equilibrium.mean_field import MeanFieldGame
+from policies.equilibrium.mean_field import MeanFieldGame, MeanFieldSolution
+from policies.equilibrium.protocol import Feedback, Game, Solution
 
 __all__ = [
     "BestResponseError",
     "DiscreteBestQuoteGame",
     "ExecutionGame",
     "ExecutionSolution",
+    "Feedback",
+    "Game",
     "LogitGame",
     "LogitPDESolution",
     "LogitSolution",
@@ -47,8 +54,10 @@ __all__ = [
     "MarketMakingSolution",
     "MarketMakingSolveError",
     "MeanFieldGame",
+    "MeanFieldSolution",
     "Profile",
     "RiccatiBlowUpError",
+    "Solution",
     "execution_best_response",
     "execution_nash_gap",
     "execution_payoffs",

@@ -59,6 +59,7 @@ from policies.equilibrium.execution_riccati import (
     solve_dense,
     solve_structured_ode,
 )
+from policies.equilibrium.protocol import PolicyTable
 
 __all__ = [
     "ExecutionGame",
@@ -311,12 +312,14 @@ def _solve_structured(
 
 
 @dataclass
-class ExecutionSolution:
-    """Equilibrium of the §2 game: decoupling field, path, values (P₀ = 0) and policies.
+class ExecutionSolution(PolicyTable):
+    """Equilibrium of the §2 game: decoupling field, path, values (P₀ = 0) and policies
+    (the :class:`~policies.equilibrium.protocol.Solution` protocol; ``feedback`` gives the
+    rates (2) as an (M, N) array).
 
     ``solution``: the raw field (:class:`StructuredField` or :class:`DenseField`);
     ``riccati_steps``: its backward steps; ``conditions``: the paper's conditions
-    (:meth:`ExecutionGame.conditions`).
+    (:meth:`ExecutionGame.conditions`); ``diagnostics``: all of these in one dict.
     """
 
     game: ExecutionGame
@@ -344,6 +347,17 @@ class ExecutionSolution:
     @property
     def riccati_steps(self) -> int:
         return self.solution.steps
+
+    @property
+    def diagnostics(self) -> dict[str, Any]:
+        """Method, integrator, backward steps, trader classes and the paper's conditions."""
+        return {
+            "method": self.method,
+            "integrator": self.integrator,
+            "riccati_steps": self.riccati_steps,
+            "classes": self.classes.count,
+            "conditions": self.conditions,
+        }
 
     @property
     def integrator(self) -> str:

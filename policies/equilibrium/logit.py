@@ -69,6 +69,7 @@ from policies.equilibrium.players import (
     player_names,
     player_penalties,
 )
+from policies.equilibrium.protocol import PolicyTable
 from policies.equilibrium.tidy import tidy_path
 from simulator.mechanisms import rules
 
@@ -474,10 +475,11 @@ def _radon(pb: LogitProblem, sol: Piecewise) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass
-class _LogitPlay:
-    """What every §5 solution shares: the scenario policies, the controls at given adjoints and
-    the tidy path (needs ``game``, ``time``, ``inventory``, ``adjoint``, ``rate``, ``ask``,
-    ``bid``)."""
+class _LogitPlay(PolicyTable):
+    """What every §5 solution shares: the scenario policies (``policies()`` of the
+    :class:`~policies.equilibrium.protocol.Solution` protocol), the controls at given adjoints
+    and the tidy path (needs ``game``, ``time``, ``inventory``, ``adjoint``, ``rate``, ``ask``,
+    ``bid``, ``value``)."""
 
     game: LogitGame
     time: np.ndarray

@@ -32,6 +32,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from policies.equilibrium.logit_quotes import ShareFunction
+from policies.equilibrium.protocol import Feedback  # noqa: F401 - the controls type, re-exported
 
 
 class LogitSolveError(RuntimeError):
@@ -87,16 +88,6 @@ class Drift(NamedTuple):
     bid: np.ndarray  # (..., NM)
     payoff: np.ndarray  # (..., n) d(cash)/dt with P ≡ 0
     events: np.ndarray  # (..., E) switching functions (sign changes = kinks of f)
-
-
-class Feedback(NamedTuple):
-    """Equilibrium controls at given states: adjoint Y (M, n), trader rates (M, NT), makers'
-    half-spreads ask / bid (M, NM)."""
-
-    adjoint: np.ndarray
-    rate: np.ndarray
-    ask: np.ndarray
-    bid: np.ndarray
 
 
 def event_labels(pb: LogitProblem, names: tuple[str, ...]) -> list[tuple[str, str]]:

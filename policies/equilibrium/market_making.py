@@ -78,6 +78,7 @@ from policies.equilibrium.players import (
     player_names,
     player_penalties,
 )
+from policies.equilibrium.protocol import Feedback, PolicyTable
 from policies.equilibrium.tidy import tidy_path
 from simulator.mechanisms import rules
 
@@ -455,12 +456,14 @@ def _collocation_path(pb: Problem, grid: Grid, path) -> Any:
 
 # --------------------------------------------------------------------------- solution
 @dataclass
-class MarketMakingSolution:
+class MarketMakingSolution(PolicyTable):
     """Equilibrium of a :class:`MarketMakingGame` on the RK4 grid ``time`` (K+1 nodes).
 
     Arrays (agents in game order, traders then makers): ``inventory`` Q̂ and ``adjoint`` Ŷ
     (K+1, n), ``rate`` v̂ (K+1, NT), ``ask`` δ̂ᵃ / ``bid`` δ̂ᵇ (K+1, NM), ``riccati`` R (K+1, n, n)
     (∂Y/∂Q along the path, (23)). ``value``: equilibrium objectives J with P₀ = 0.
+    :meth:`feedback`: the equilibrium controls at any state (the
+    :class:`~policies.equilibrium.protocol.Solution` protocol).
     """
 
     game: MarketMakingGame
@@ -570,6 +573,31 @@ class MarketMakingSolution:
         if trust_radius is not None:
             y = y_hat + np.clip(y - y_hat, -trust_radius, trust_radius)
         return y
+
+    def feedback(self, t: float, inventories: np.ndarray, exact: bool = False) -> Feedback:
+        """Equilibrium adjoints and controls at time t for inventories (M, n) (one row per path,
+        agents in game order), vectorised over the M states.
+
+        The equilibrium of (13)–(14) is a feedback in the inventories through the decoupling
+        field ``Y = Y(t, Q)`` of Thm 4.2 (:meth:`adjoint_at`: ``Ŷ(t) + R(t)(Q − Q̂(t))`` with R
+        from (23), or with ``exact=True`` the BVP re-solved from each state); the controls are
+        the pointwise Hamiltonian maximisers at Y (Thm 3.9): the traders' rates ϕ and the
+        makers' half-spreads ψᵃ, ψᵇ ((17) for ACAS: ``δᵃ = 1/γ + Yᵐ``, ``δᵇ = 1/γ − Yᵐ``,
+        ``v = (Yᵉ − min δᵃ)/(2β) ∨ ε``). On the equilibrium path it returns the path's
+        ``adjoint``, ``rate``, ``ask`` and ``bid``.
+        """
+        horizon = float(self.time[-1])
+        if not (0.0 <= t <= horizon):
+            raise ValueError(f"t = {t!r}: must lie in [0, {horizon}]")
+        q = np.atleast_2d(np.asarray(inventories, dtype=float))
+        n = len(self.game.names)
+        if q.ndim != 2 or q.shape[-1] != n or not np.all(np.isfinite(q)):
+            raise ValueError(
+                f"inventories: shape {q.shape}; expected finite (M, {n}) (traders then makers)"
+            )
+        y = self.adjoint_at(t, q, exact=exact)
+        rate, ask, bid = self.controls_at(t, y)
+        return Feedback(y, rate, ask, bid)
 
     def schedule_at(self, t: float) -> np.ndarray:
         """Ŷ(t) on the equilibrium path (linear in time between grid nodes), (1, n)."""

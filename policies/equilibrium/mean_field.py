@@ -44,9 +44,11 @@ import numpy as np
 import pandas as pd
 from scipy.integrate import cumulative_simpson
 
+from policies.base import Policy
 from policies.equilibrium.blas import single_threaded
 from policies.equilibrium.coefficients import Coefficient
 from policies.equilibrium.market_making import MarketMakingGame, MarketMakingSolution
+from policies.equilibrium.protocol import Feedback
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,10 +238,12 @@ class MeanFieldSolution:
     """The mean-field equilibrium: representative ACAS solution, makers' quotes, (36), checks.
 
     * ``acas``: the representative :class:`MarketMakingSolution` (makers' quotes, values);
-    * :attr:`representative_path`, :meth:`maker_quotes`, :meth:`values`;
+    * the :class:`~policies.equilibrium.protocol.Solution` protocol: :attr:`value`,
+      :attr:`path`, :meth:`feedback`, :meth:`policies`, :attr:`diagnostics`;
+    * :attr:`representative_path`, :meth:`maker_quotes`;
     * ``time``, ``A``, ``B``: (36) on the ACAS grid; ``best_ask`` m_t;
     * :meth:`rate` (feedback in the current inventory) and :meth:`rate_from_initial`
-      (open-loop from qʲ₀), vectorised; :meth:`value` of a trader;
+      (open-loop from qʲ₀), vectorised; :meth:`trader_value` of a trader;
     * :meth:`average_rate_check` (ansatz (32) by the law of large numbers);
     * :meth:`conditions` / :meth:`violations`: (33), (37) and the exact truncation condition.
     """
@@ -338,7 +342,7 @@ class MeanFieldSolution:
         dq = np.asarray(initial_inventory, dtype=float) - self.game.mean_inventory
         return self._at(self._c.mean_inventory, t) + dq * self._at(self._c.phi, t)
 
-    def value(self, initial_inventory: Any) -> np.ndarray:
+    def trader_value(self, initial_inventory: Any) -> np.ndarray:
         """J^{j,e} (P₀ = 0) of the trader starting at q₀ (vectorised, any shape).
 
         ``J = −∫ m v dt − ∫ βv² dt − ∫ φQ² dt − A Q_T²`` is quadratic in Δ = q₀ − q̄₀ because
@@ -360,11 +364,63 @@ class MeanFieldSolution:
         d = np.asarray(initial_inventory, dtype=float) - g.mean_inventory
         return c0 + c1 * d + c2 * d * d
 
-    def values(self) -> pd.Series:
+    @property
+    def value(self) -> pd.Series:
         """Representative trader (mean-field formulas) and makers (ACAS solver), P₀ = 0."""
         out = self.acas.value.copy()
-        out.iloc[0] = float(self.value(self.game.mean_inventory))
+        out.iloc[0] = float(self.trader_value(self.game.mean_inventory))
         return out
+
+    def values(self) -> pd.Series:
+        """:attr:`value` (the name of earlier versions)."""
+        return self.value
+
+    @property
+    def path(self) -> pd.DataFrame:
+        """Tidy, as :attr:`MarketMakingSolution.path`: the representative trader from (36)
+        (inventory Q̄, adjoint A·Q̄ + B, rate v̄) and the makers from the ACAS solution."""
+        c = self._c
+        path = self.acas.path.copy()
+        rows = (path["agent"] == self.acas.game.trader_names[0]).to_numpy()
+        path.loc[rows, "inventory"] = c.mean_inventory
+        path.loc[rows, "adjoint"] = c.a * c.mean_inventory + c.b
+        path.loc[rows, "rate"] = c.mean_rate
+        return path
+
+    @property
+    def diagnostics(self) -> dict[str, Any]:
+        """The representative ACAS solve's diagnostics and :attr:`representative_mismatch`."""
+        return {**self.acas.diagnostics, "representative_mismatch": self.representative_mismatch}
+
+    def feedback(self, t: float, inventories: np.ndarray) -> Feedback:
+        """Equilibrium controls at time t for states (M, 3): one trader's own inventory qʲ, then
+        the makers' inventories (game order of :attr:`acas`), vectorised over the M rows.
+
+        A single trader of the continuum does not move the makers: they see the population's
+        inventory Q̄_t on its equilibrium path, so their adjoints are the ACAS decoupling field
+        at (Q̄_t, Q¹ᵐ, Q²ᵐ) and they quote (17). The trader's adjoint is (36),
+        ``Yʲ = A_t qʲ + B_t``, and it trades ``(Yʲ − min_j δʲᵃ)/(2β)`` truncated as in (34) —
+        :meth:`rate` when the makers are on their equilibrium path.
+        """
+        q = np.atleast_2d(np.asarray(inventories, dtype=float))
+        if q.ndim != 2 or q.shape[-1] != 3:
+            raise ValueError(
+                f"inventories: shape {q.shape}; expected (M, 3) (the trader, then two makers)"
+            )
+        g = self.game
+        state = q.copy()
+        state[:, 0] = self._at(self._c.mean_inventory, t)
+        y = self.acas.adjoint_at(t, state)
+        _, ask, bid = self.acas.controls_at(t, y)
+        a, _ = riccati_closed_form(t, g.horizon, g.beta, g.phi, g.terminal)
+        y[:, 0] = a * q[:, 0] + self._at(self._c.b, t)
+        rate = self.acas.trader_rates_at(t, y, ask.min(axis=1), bid.min(axis=1))
+        return Feedback(y, rate, ask, bid)
+
+    def policies(self, open_loop: bool = False) -> dict[str, Policy]:
+        """The representative ACAS game's equilibrium policies (:attr:`acas`), by agent name:
+        the finite game whose equilibrium the makers play; a scenario has no continuum."""
+        return self.acas.policies(open_loop)
 
     # ---- checks ------------------------------------------------------------------------------
     def average_rate_check(self, samples: Any, t: Any | None = None) -> pd.DataFrame:

@@ -55,10 +55,8 @@ from policies.equilibrium.execution_nash import execution_best_response, executi
 from policies.equilibrium.logit_nash import DiscreteLogitGame
 from policies.equilibrium.market_making_nash import (
     DiscreteBestQuoteGame,
-    maker_best_response,
+    market_making_best_response,
     market_making_nash_gap,
-    profile_payoffs,
-    trader_best_response,
 )
 from simulator.result import SimulationResult
 from simulator.scenario import Scenario
@@ -273,7 +271,7 @@ def best_responses(scenario: Scenario, seed: int = 0, paths: int | None = None) 
     if kind == "impact":
         game, rates = execution_profile(scenario, seed=seed)
         for i, name in enumerate(game.agent_names):
-            u = execution_best_response(game, rates, i)[0]
+            u = execution_best_response(game, rates, i).schedule
             profile[name] = SchedulePolicy("trader", played[name], rates[:, i])
             best[name] = SchedulePolicy("trader", "best_response", u)
     elif kind in ("best_quote", "acas"):
@@ -293,18 +291,13 @@ def _best_quote_responses(market, rates, quotes, played: dict[str, str]):
     and each agent's exact gain (best-response payoff − profile payoff) by name."""
     profile: dict[str, Policy] = {}
     best: dict[str, SchedulePolicy] = {}
-    payoffs = profile_payoffs(market, rates, quotes).set_index("agent")["payoff"]
     gains: dict[str, float] = {}
-    for i, name in enumerate(market.trader_names):
-        br = trader_best_response(market, rates, quotes, i)
-        profile[name] = SchedulePolicy("trader", played[name], rates[i])
-        best[name] = SchedulePolicy("trader", "best_response", br.schedule)
-        gains[name] = br.payoff - float(payoffs[name])
-    for j, name in enumerate(market.maker_names):
-        br = maker_best_response(market, rates, quotes, j)
-        profile[name] = SchedulePolicy("maker", played[name], quotes[j])
-        best[name] = SchedulePolicy("maker", "best_response", br.schedule)
-        gains[name] = br.payoff - float(payoffs[name])
+    own = [*rates, *quotes]  # each agent's schedule, in game order
+    for k, schedule in enumerate(own):
+        br = market_making_best_response(market, rates, quotes, k)
+        profile[br.agent] = SchedulePolicy(br.role, played[br.agent], schedule)
+        best[br.agent] = SchedulePolicy(br.role, "best_response", br.schedule)
+        gains[br.agent] = br.gain
     return profile, best, gains
 
 

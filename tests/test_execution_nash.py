@@ -76,7 +76,11 @@ def test_best_response_is_the_maximum_of_the_direct_engine_payoff():
     game = make_game(cross_impact=0.7)
     rng = np.random.default_rng(2)
     rates = rng.normal(size=(60, 3))
-    u, best = execution_best_response(game, rates, "trader_1")
+    br = execution_best_response(game, rates, "trader_1")
+    u, best = br.schedule, br.payoff
+    assert (br.agent, br.role) == ("trader_1", "trader")
+    assert br.profile_payoff == execution_payoffs(game, rates)[1] and br.gain > 0
+    assert br.optimality_residual < 1e-9 * (1 + np.abs(u).max())  # the gradient Hu + ℓ
     played = rates.copy()
     played[:, 1] = u
     # the quadratic form and the step-by-step engine formulas agree to round-off
@@ -94,7 +98,8 @@ def test_best_response_of_single_trader_converges_to_almgren_chriss_at_second_or
     alpha, beta, phi, a_pen, q0 = 0.6, 0.4, 0.3, 1.0, 4.0
     game = single_trader_game(alpha, beta, phi, a_pen, q0)
     exact = -(almgren_chriss_h(1.0, alpha, beta, phi, a_pen) + alpha / 2) * q0**2
-    err = np.array([exact - execution_best_response(game, np.zeros((n, 1)), 0)[1] for n in GRIDS])
+    best = [execution_best_response(game, np.zeros((n, 1)), 0).payoff for n in GRIDS]
+    err = exact - np.array(best)
     assert np.all(err > 0)
     orders = np.log2(err[:-1] / err[1:])
     assert np.all((orders > 1.9) & (orders < 2.1)), orders

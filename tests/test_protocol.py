@@ -19,7 +19,7 @@ from policies.equilibrium import (
 )
 from policies.equilibrium.market_making_hamiltonian import forward_drift
 from policies.equilibrium.protocol import PATH_COLUMNS, Feedback, Game, Solution
-from tests.helpers import ACAS
+from tests.helpers import ACAS, best_quote_market, execution_game
 from tests.test_logit_equilibrium import game_kwargs as logit_kwargs
 
 BEST_QUOTE = dict(  # a buyer and a seller, two makers, aggregated temporary cost
@@ -221,3 +221,54 @@ def test_mean_field_feedback_is_36_for_a_trader_and_17_for_the_makers():
         q = on + np.array([[1.5, 0.0, 0.0], [-2.0, 0.0, 0.0]])  # one trader off the mean
         np.testing.assert_allclose(fb.ask[0], sol.feedback(t, q).ask[1], atol=1e-14)
         np.testing.assert_allclose(sol.feedback(t, q).rate[:, 0], sol.rate(t, q[:, 0]), atol=1e-9)
+
+
+# ------------------------------------------------------------------ symmetric best responses
+STEPS = 20
+LOGIT_MARKET = dict(  # one buyer, two makers with distinct share offsets
+    horizon=1.0,
+    steps=STEPS,
+    temporary_impact=0.5,
+    trader_inventories=[-10.0],
+    maker_inventories=[0.5, -1.0],
+    trader_running_penalty=0.1,
+    trader_terminal_penalty=1.0,
+    maker_running_penalty=0.1,
+    maker_terminal_penalty=1.0,
+    noise_buy_rate=1.0,
+    noise_sell_rate=1.5,
+    share_sharpness=2.0,
+    share_offsets=(0.0, 0.2),
+)
+
+
+def grid_markets():
+    """(best response, Nash gap, profile) of the §2, §3 and §5 markets on the engine grid."""
+    rng = np.random.default_rng(4)
+    game = execution_game()
+    yield (
+        lambda agent, p: eq.execution_best_response(game, p, agent),
+        lambda p: eq.execution_nash_gap(game, p),
+        rng.normal(size=(STEPS, game.traders)),
+    )
+    profile = (np.full((1, STEPS), 8.0), 0.5 + 0.1 * rng.random((2, STEPS, 2)))
+    for market in (best_quote_market(STEPS), eq.DiscreteLogitGame(**LOGIT_MARKET)):
+        yield (
+            lambda agent, p, m=market: eq.market_making_best_response(m, *p, agent),
+            lambda p, m=market: eq.market_making_nash_gap(m, *p),
+            profile,
+        )
+
+
+def test_every_best_response_is_one_record_type_that_matches_its_nash_gap():
+    for best_response, nash_gap, profile in grid_markets():
+        gap = nash_gap(profile)
+        for k, name in enumerate(gap["agent"]):
+            br = best_response(name, profile)
+            by_index = best_response(k, profile)
+            assert isinstance(br, eq.BestResponse) and br.agent == by_index.agent == name
+            np.testing.assert_array_equal(br.schedule, by_index.schedule)
+            assert br.schedule.shape == ((STEPS,) if br.role == "trader" else (STEPS, 2))
+            assert br.gain == br.payoff - br.profile_payoff >= -1e-10
+            assert gap["gain"][k] == br.gain and gap["payoff"][k] == br.profile_payoff
+            assert br.optimality_residual < 1e-6

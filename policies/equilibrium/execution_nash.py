@@ -15,7 +15,8 @@ P₀ = 0 and E[P] = 0,
 the exact continuous-time objective for piecewise-constant controls (market value S_T Q_T of the
 terminal inventory, S = P + I + ϖ). Jⁱ is quadratic in u, so the best response is one linear
 solve (Cholesky of the negative Hessian; failure means Jⁱ is not concave in the own rates: the
-best response is unbounded). ``gain = best_response_payoff − payoff ≥ 0``.
+best response is unbounded). ``gain = best_response_payoff − payoff ≥ 0``. A best response is
+a :class:`~policies.equilibrium.protocol.BestResponse`, as in every market.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pandas as pd
 from scipy.linalg import cho_factor, cho_solve
 
 from policies.equilibrium.execution import ExecutionGame, ExecutionSolution
+from policies.equilibrium.protocol import BestResponse
 from simulator.mechanisms import rules
 
 __all__ = [
@@ -104,10 +106,19 @@ def _quadratic(game: ExecutionGame, rates: np.ndarray, i: int):
 
 def execution_best_response(
     game: ExecutionGame, rates: np.ndarray, agent: int | str
-) -> tuple[np.ndarray, float]:
-    """Trader ``agent``'s best schedule against the others' fixed ``rates`` and its payoff."""
+) -> BestResponse:
+    """Trader ``agent``'s (name or index) best schedule (steps,) against the others' fixed
+    ``rates`` (steps, N), its payoff and its gain over the profile."""
     i = agent if isinstance(agent, (int, np.integer)) else _agent_index(game, agent)
-    h, lin, const = _quadratic(game, rates, int(i))
+    return _best_response(game, rates, int(i), float(execution_payoffs(game, rates)[i]))
+
+
+def _best_response(
+    game: ExecutionGame, rates: np.ndarray, i: int, profile_payoff: float
+) -> BestResponse:
+    """The maximiser of Jⁱ(u) = ½uᵀHu + ℓᵀu + c: ``u = (−H)⁻¹ℓ`` (Cholesky); the residual is
+    the gradient ``Hu + ℓ`` (0 at the optimum up to rounding)."""
+    h, lin, const = _quadratic(game, rates, i)
     try:
         factor = cho_factor(-h)
     except np.linalg.LinAlgError:
@@ -116,7 +127,14 @@ def execution_best_response(
             "the best response is unbounded (check Assumption 2.4: 4Nβφⁱ ≥ α²)"
         ) from None
     u = cho_solve(factor, lin)
-    return u, float(0.5 * u @ h @ u + lin @ u + const)
+    return BestResponse(
+        agent=game.agent_names[i],
+        role="trader",
+        schedule=u,
+        payoff=float(0.5 * u @ h @ u + lin @ u + const),
+        profile_payoff=profile_payoff,
+        optimality_residual=float(np.max(np.abs(h @ u + lin))),
+    )
 
 
 def _agent_index(game: ExecutionGame, agent: str) -> int:
@@ -129,7 +147,7 @@ def _agent_index(game: ExecutionGame, agent: str) -> int:
 def execution_nash_gap(game: ExecutionGame, rates: np.ndarray) -> pd.DataFrame:
     """Nash gap of the schedule profile ``rates`` (steps, N): agent, payoff, best response, gain."""
     payoff = execution_payoffs(game, rates)
-    best = np.array([execution_best_response(game, rates, i)[1] for i in range(game.traders)])
+    best = np.array([_best_response(game, rates, i, float(p)).payoff for i, p in enumerate(payoff)])
     return pd.DataFrame(
         {
             "agent": list(game.agent_names),

@@ -34,15 +34,15 @@ Best responses (the others fixed):
   discrete-adjoint gradient as a fallback; optimality is certified by the discrete Pontryagin
   (KKT) conditions, ``δᵃ_k = argmax H(y_k)`` at every step with flow.
 
-Entry points: :func:`market_making_nash_gap` (arrays), :func:`trader_best_response`,
-:func:`maker_best_response`, :func:`profile_payoffs`; :mod:`simulator.nash_gap` plays a
-scenario's profile and calls them.
+Entry points: :func:`market_making_nash_gap` (arrays), :func:`market_making_best_response`
+(any agent by name; :func:`trader_best_response`, :func:`maker_best_response` by role and
+index), each returning a :class:`~policies.equilibrium.protocol.BestResponse`, and
+:func:`profile_payoffs`; :mod:`simulator.nash_gap` plays a scenario's profile and calls them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,7 @@ from scipy.linalg import solve_banded
 from scipy.optimize import lsq_linear, minimize
 
 from policies.equilibrium.market_making_hamiltonian import HamiltonianError, Intensity
+from policies.equilibrium.protocol import BestResponse
 from simulator.mechanisms import rules
 
 
@@ -409,16 +410,6 @@ def profile_payoffs(
 # --------------------------------------------------------------------------------------------
 # trader best response
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class BestResponse:
-    """A best response: the schedule ((n,) rates or (n, 2) quotes), its payoff, and the
-    discrete Pontryagin/KKT residual certifying optimality."""
-
-    schedule: np.ndarray
-    payoff: float
-    optimality_residual: float
-
-
 def trader_best_response(
     market: DiscreteBestQuoteGame, trader_rates: Any, maker_quotes: Any, i: int
 ) -> BestResponse:
@@ -434,13 +425,14 @@ def trader_best_response(
     quotes = market.admissible_quotes(maker_quotes)
     lo, hi = market.rate_bounds(i)
     n, dt = market.steps, market.dt
+    profile_payoff = trader_payoff(market, rates, quotes, i)
+    name = market.trader_names[i]
     if lo == hi:  # ε = ξ̃: the rate is fixed, the only admissible schedule is the best response
         rates[i] = lo
         pay = trader_payoff(market, rates, quotes, i)
-        return BestResponse(rates[i].copy(), pay, 0.0)
+        return BestResponse(name, "trader", rates[i].copy(), pay, profile_payoff, 0.0)
     phi, terminal, q0 = market.phi_trader[i], market.A_trader[i], market.q_trader[i]
     s = market.best_quote(quotes, i)
-    profile_payoff = trader_payoff(market, rates, quotes, i)
     profile = rates[i].copy()
     if callable(market.temporary_cost):
         v = _trader_best_response_general(market, rates, i, s, lo, hi)
@@ -466,7 +458,7 @@ def trader_best_response(
     residual = _trader_kkt_residual(market, rates, quotes, i, lo, hi)
     if residual > 1e-6 * (1 + np.max(np.abs(v))):
         raise BestResponseError(f"trader {i}: KKT residual {residual:.3g} after the solve")
-    return BestResponse(v, payoff, residual)
+    return BestResponse(name, "trader", v, payoff, profile_payoff, residual)
 
 
 def trader_gradient(
@@ -626,6 +618,7 @@ def maker_best_response(
     """
     rates = market.admissible_rates(trader_rates)
     quotes = market.admissible_quotes(maker_quotes)
+    profile_payoff = maker_payoff(market, rates, quotes, j)
     dev = MakerDeviation(market, rates, quotes, j)
     n, xi = market.steps, market.max_spread
     starts = [np.concatenate([quotes[j, :, 0], quotes[j, :, 1]])]
@@ -654,7 +647,30 @@ def maker_best_response(
         raise BestResponseError(
             f"maker {j}: discrete Pontryagin residual {residual:.3g} > 1e-6 after optimisation"
         )
-    return BestResponse(np.stack([x[:n], x[n:]], axis=1), value, residual)
+    schedule = np.stack([x[:n], x[n:]], axis=1)
+    return BestResponse(market.maker_names[j], "maker", schedule, value, profile_payoff, residual)
+
+
+def market_making_best_response(
+    market: DiscreteBestQuoteGame, trader_rates: Any, maker_quotes: Any, agent: str | int
+) -> BestResponse:
+    """The best response of ``agent`` (a name, or an index in game order: traders then makers)
+    to the profile (``trader_rates`` (N_t, n), ``maker_quotes`` (N_m, n, 2)), the others held
+    fixed: :func:`trader_best_response` or :func:`maker_best_response`. Also the §5 logit
+    market's (:class:`~policies.equilibrium.logit_nash.DiscreteLogitGame`)."""
+    names = tuple(market.trader_names) + tuple(market.maker_names)
+    if isinstance(agent, (int, np.integer)) and not isinstance(agent, bool):
+        if not 0 <= agent < len(names):
+            raise ValueError(f"agent = {agent!r}; allowed: an index in [0, {len(names)})")
+        k = int(agent)
+    elif agent in names:
+        k = names.index(agent)
+    else:
+        raise ValueError(f"agent = {agent!r}; allowed: one of {list(names)}")
+    nt = market.n_traders
+    if k < nt:
+        return trader_best_response(market, trader_rates, maker_quotes, k)
+    return maker_best_response(market, trader_rates, maker_quotes, k - nt)
 
 
 def _solve_maker(dev: MakerDeviation, starts: list[np.ndarray], lo: float, hi: float) -> np.ndarray:
@@ -760,14 +776,9 @@ def market_making_nash_gap(
     rates = market.admissible_rates(trader_rates)
     quotes = market.admissible_quotes(maker_quotes)
     rows = []
-    for i in range(market.n_traders):
-        pay = trader_payoff(market, rates, quotes, i)
-        br = trader_best_response(market, rates, quotes, i)
-        rows.append((market.trader_names[i], "trader", pay, br.payoff, br.optimality_residual))
-    for j in range(market.n_makers):
-        pay = maker_payoff(market, rates, quotes, j)
-        br = maker_best_response(market, rates, quotes, j)
-        rows.append((market.maker_names[j], "maker", pay, br.payoff, br.optimality_residual))
+    for k in range(market.n_traders + market.n_makers):
+        br = market_making_best_response(market, rates, quotes, k)
+        rows.append((br.agent, br.role, br.profile_payoff, br.payoff, br.optimality_residual))
     df = pd.DataFrame(
         rows, columns=["agent", "role", "payoff", "best_response_payoff", "optimality_residual"]
     )

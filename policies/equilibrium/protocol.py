@@ -18,20 +18,26 @@ same questions whatever the game:
 * ``diagnostics``: a dict describing how the solution was obtained (method, residuals,
   conditions of the paper that hold).
 
+Every best response — one agent's best schedule against a profile held fixed, on the engine's
+grid — is a :class:`BestResponse`, whatever the market: :func:`~policies.equilibrium.
+execution_nash.execution_best_response` (§2) and :func:`~policies.equilibrium.
+market_making_nash.market_making_best_response` (§3–§5).
+
 A new solver implements :class:`Game` and :class:`Solution`; ``tests/test_protocol.py`` checks
 every game class exported by :mod:`policies.equilibrium` against them.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
 from policies.base import Policy
 
-__all__ = ["PATH_COLUMNS", "Feedback", "Game", "PolicyTable", "Solution"]
+__all__ = ["PATH_COLUMNS", "BestResponse", "Feedback", "Game", "PolicyTable", "Solution"]
 
 PATH_COLUMNS = ("time", "agent", "role", "inventory", "adjoint", "rate")
 """The columns every solution's ``path`` has (§3–§5 add ``ask_spread`` and ``bid_spread``)."""
@@ -82,3 +88,27 @@ class PolicyTable:
         owner: Any = self
         make = owner.open_loop_policy if open_loop else owner.feedback_policy
         return {name: make(name) for name in owner.value.index}
+
+
+@dataclass(frozen=True)
+class BestResponse:
+    """One agent's best response to a profile whose other strategies are held fixed as
+    schedules (the open-loop Nash notion of Definitions 2.3 and 3.7) on the engine's grid.
+
+    ``schedule``: the best response, (n,) rates of a trader or (n, 2) half-spreads (δᵃ, δᵇ)
+    of a maker; ``payoff``: its objective (P₀ = 0); ``profile_payoff``: the agent's objective
+    under the profile; ``optimality_residual``: the discrete first-order (Pontryagin / KKT)
+    residual that certifies the optimum; :attr:`gain` = ``payoff − profile_payoff`` ≥ 0 (0 at
+    an equilibrium of the discretised game).
+    """
+
+    agent: str
+    role: Literal["trader", "maker"]
+    schedule: np.ndarray
+    payoff: float
+    profile_payoff: float
+    optimality_residual: float
+
+    @property
+    def gain(self) -> float:
+        return self.payoff - self.profile_payoff

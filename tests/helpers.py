@@ -280,20 +280,21 @@ ACAS = dict(
 )
 
 
+GRID_MARKET = dict(
+    horizon=1.0,
+    temporary_impact=0.5,
+    trader_inventories=[-10.0],
+    maker_inventories=[0.5, -1.0],
+    trader_running_penalty=0.1,
+    trader_terminal_penalty=1.0,
+    maker_running_penalty=0.1,
+    maker_terminal_penalty=1.0,
+    noise_buy_rate=1.0,
+    noise_sell_rate=1.5,
+)
+"""One buyer and two makers on the engine grid (β = 0.5), without the fill intensity."""
+
+
 def best_quote_market(steps: int = 60, **kw: Any) -> DiscreteBestQuoteGame:
-    """An ACAS-like discrete market (one buyer, two makers, γ = 2, β = 0.5); ``kw`` overrides."""
-    params = dict(
-        horizon=1.0,
-        steps=steps,
-        temporary_impact=0.5,
-        trader_inventories=[-10.0],
-        maker_inventories=[0.5, -1.0],
-        intensity_decay=2.0,
-        trader_running_penalty=0.1,
-        trader_terminal_penalty=1.0,
-        maker_running_penalty=0.1,
-        maker_terminal_penalty=1.0,
-        noise_buy_rate=1.0,
-        noise_sell_rate=1.5,
-    )
-    return DiscreteBestQuoteGame(**{**params, **kw})
+    """An ACAS-like discrete market (:data:`GRID_MARKET` with γ = 2); ``kw`` overrides."""
+    return DiscreteBestQuoteGame(**{**GRID_MARKET, "steps": steps, "intensity_decay": 2.0, **kw})

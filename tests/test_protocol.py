@@ -19,7 +19,7 @@ from policies.equilibrium import (
 )
 from policies.equilibrium.market_making_hamiltonian import forward_drift
 from policies.equilibrium.protocol import PATH_COLUMNS, Feedback, Game, Solution
-from tests.helpers import ACAS, best_quote_market, execution_game
+from tests.helpers import ACAS, GRID_MARKET, best_quote_market, execution_game
 from tests.test_logit_equilibrium import game_kwargs as logit_kwargs
 
 BEST_QUOTE = dict(  # a buyer and a seller, two makers, aggregated temporary cost
@@ -226,19 +226,7 @@ def test_mean_field_feedback_is_36_for_a_trader_and_17_for_the_makers():
 # ------------------------------------------------------------------ symmetric best responses
 STEPS = 20
 LOGIT_MARKET = dict(  # one buyer, two makers with distinct share offsets
-    horizon=1.0,
-    steps=STEPS,
-    temporary_impact=0.5,
-    trader_inventories=[-10.0],
-    maker_inventories=[0.5, -1.0],
-    trader_running_penalty=0.1,
-    trader_terminal_penalty=1.0,
-    maker_running_penalty=0.1,
-    maker_terminal_penalty=1.0,
-    noise_buy_rate=1.0,
-    noise_sell_rate=1.5,
-    share_sharpness=2.0,
-    share_offsets=(0.0, 0.2),
+    **GRID_MARKET, steps=STEPS, share_sharpness=2.0, share_offsets=(0.0, 0.2)
 )
 
 

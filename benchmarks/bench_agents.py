@@ -34,8 +34,9 @@ import numpy as np
 from policies.heuristics import almgren_chriss_decay
 from simulator import Scenario, simulate
 from simulator.mechanisms import rules
+from simulator.mechanisms.impact import ImpactSpec
 from simulator.processes import PRICE, PathRandom
-from simulator.scenario import AgentSpec, MarketSpec, PriceSpec
+from simulator.scenario import AgentSpec, PriceSpec
 
 SEED = 7
 ALPHA, BETA, PHI, A = 0.1, 1.0, 0.1, 1.0
@@ -48,7 +49,7 @@ def scenario(n: int, steps: int) -> Scenario:
     )
     return Scenario(
         name=f"bench_agents_{n}",
-        market=MarketSpec(kind="impact", permanent_impact=ALPHA, temporary_impact=BETA),
+        market=ImpactSpec(permanent_impact=ALPHA, temporary_impact=BETA),
         horizon=1.0,
         steps=steps,
         traders=traders,

@@ -13,16 +13,20 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from simulator.mechanisms.base import MarketSpec
+    from simulator.mechanisms.best_quote import AcasSpec, BestQuoteSpec
+    from simulator.mechanisms.impact import ImpactSpec
+    from simulator.mechanisms.logit import LogitSpec
     from simulator.result import AgentPath, SimulationResult
     from simulator.runner import run
     from simulator.scenario import (
         AgentSpec,
         FactorSpec,
-        MarketSpec,
         NoiseSpec,
         PriceSpec,
         Scenario,
         load_scenario,
+        market_spec,
     )
     from simulator.simulation import simulate
 
@@ -31,7 +35,12 @@ _HOMES = {
     "SimulationResult": "simulator.result",
     "AgentSpec": "simulator.scenario",
     "FactorSpec": "simulator.scenario",
-    "MarketSpec": "simulator.scenario",
+    "MarketSpec": "simulator.mechanisms.base",
+    "ImpactSpec": "simulator.mechanisms.impact",
+    "BestQuoteSpec": "simulator.mechanisms.best_quote",
+    "AcasSpec": "simulator.mechanisms.best_quote",
+    "LogitSpec": "simulator.mechanisms.logit",
+    "market_spec": "simulator.scenario",
     "NoiseSpec": "simulator.scenario",
     "PriceSpec": "simulator.scenario",
     "Scenario": "simulator.scenario",
@@ -41,15 +50,20 @@ _HOMES = {
 }
 
 __all__ = [
+    "AcasSpec",
     "AgentPath",
     "AgentSpec",
+    "BestQuoteSpec",
     "FactorSpec",
+    "ImpactSpec",
+    "LogitSpec",
     "MarketSpec",
     "NoiseSpec",
     "PriceSpec",
     "Scenario",
     "SimulationResult",
     "load_scenario",
+    "market_spec",
     "run",
     "simulate",
 ]

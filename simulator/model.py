@@ -218,7 +218,7 @@ class MarketModel(mesa.Model):
         """The :class:`MarketState` seen at the current step by the agent in column ``index``
         (or the batch of agents in the columns ``index``)."""
         m = self.market
-        quotes = with_quotes and m.has_quotes
+        quotes = with_quotes and m.spec.has_quotes
         drift = getattr(m, "noise_drift", self._zeros)
         return MarketState(
             t=self.k * self.dt,

@@ -17,7 +17,7 @@ from policies.catalog import available_policies, build_policy
 from policies.equilibrium.execution import ExecutionGame
 from policies.equilibrium.market_making_nash import DiscreteBestQuoteGame
 from policies.registry import PolicyContext, register_policy
-from simulator.scenario import AgentSpec, MarketSpec, NoiseSpec, PriceSpec, Scenario
+from simulator.scenario import AgentSpec, NoiseSpec, PriceSpec, Scenario, market_spec
 
 # ---- test policies -------------------------------------------------------------------------------
 
@@ -140,7 +140,7 @@ def scenario(
     """A scenario with P₀ = 0 (the solvers' convention) from :func:`trader`/:func:`maker` specs."""
     return Scenario(
         name=f"test_{kind}",
-        market=MarketSpec(kind=kind, **market),
+        market=market_spec(kind, **market),
         horizon=horizon,
         steps=steps,
         traders=traders,

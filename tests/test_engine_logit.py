@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from simulator import FactorSpec, NoiseSpec, simulate
+from simulator import FactorSpec, NoiseSpec, market_spec, simulate
 from tests.helpers import maker, scenario, trader
 
 SIGMA, OFFSETS = 1.5, (0.0, 0.4, -0.3)
@@ -206,4 +206,4 @@ def test_user_shares_off_the_simplex_raise_naming_the_field():
     with pytest.raises(ValueError, match=r"market\.shares .*Σζ = 1"):
         simulate(_with_shares(lambda d: np.full_like(d, 0.5)), paths=2, seed=0)
     with pytest.raises(ValueError, match=r"market\.shares .* only used by market\.kind = 'logit'"):
-        dataclasses.replace(_logit().market, kind="best_quote", share_offsets=(), shares=np.exp)
+        market_spec("best_quote", temporary_impact=0.1, shares=np.exp)

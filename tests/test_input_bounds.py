@@ -14,7 +14,8 @@ from policies.heuristics.market_making import _avellaneda_stoikov
 from policies.registry import PolicyContext
 from simulator import NoiseSpec, PriceSpec, simulate
 from simulator.cli import main
-from simulator.scenario import MAX_MAGNITUDE, MIN_MAGNITUDE, AgentSpec, Scenario
+from simulator.scenario import AgentSpec, Scenario
+from simulator.validation import MAX_MAGNITUDE, MIN_MAGNITUDE
 from tests.helpers import maker, scenario, trader
 
 BOUND = r"magnitude must be 0 or lie in \[1e-15, 1e\+15\]"

@@ -6,6 +6,9 @@
   first use (``simulator.simulate``, ``simulator.run``) without importing them with the package.
 * A solver module imports without the simulator's model, Mesa or the agents (each checked in a
   fresh interpreter, so that nothing imported earlier hides a dependency).
+* ``simulator.validation`` imports nothing of the project.
+* A market mechanism lives in one module (its spec classes and its engine, registered in
+  ``simulator.engine``), and no module outside the solver dispatches switches on a market kind.
 """
 
 from __future__ import annotations
@@ -24,7 +27,27 @@ SOLVERS = sorted(
     for p in (ROOT / "policies" / "equilibrium").glob("*.py")
     if p.stem != "__init__"
 )
-BOTTOM = ["simulator.scenario", "simulator.profiles", "policies.heuristics", "policies.registry"]
+MECHANISMS = sorted(
+    f"simulator.mechanisms.{p.stem}"
+    for p in (ROOT / "simulator" / "mechanisms").glob("*.py")
+    if p.stem != "__init__"
+)
+BOTTOM = [
+    "simulator.scenario",
+    "simulator.profiles",
+    "simulator.validation",
+    "simulator.engine",
+    *MECHANISMS,
+    "policies.heuristics",
+    "policies.registry",
+]
+KIND_DISPATCH = {
+    # the scenario → game translation and the Nash gap dispatch among the games they solve
+    "policies/equilibrium/adapters.py",
+    "simulator/nash_gap.py",
+    # which Nash gaps are computed in discrete flow (the §5 one plays on M paths)
+    "simulator/compare/core.py",
+}
 FORBIDDEN = ("mesa", "simulator.model", "agents")
 
 
@@ -114,3 +137,56 @@ def test_solver_and_bottom_modules_import_without_model_mesa_or_agents(module):
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     ).stdout.strip()
     assert out == "", f"{module} imports {out}"
+
+
+def test_validation_imports_nothing_of_the_project():
+    path = ROOT / "simulator" / "validation.py"
+    assert _imports(path, "simulator.validation") == set()
+
+
+def test_each_market_kind_has_its_spec_and_engine_in_one_mechanism_module():
+    from simulator.engine import ENGINES, MARKET_SPECS, MECHANISMS
+    from simulator.scenario import MARKET_KINDS
+
+    assert (
+        set(MARKET_SPECS)
+        == set(ENGINES)
+        == set(MARKET_KINDS)
+        >= {
+            "impact",
+            "best_quote",
+            "acas",
+            "logit",
+        }
+    )
+    for kind, spec in MARKET_SPECS.items():
+        assert spec.kind == kind and spec.section
+        assert ENGINES[kind] in MECHANISMS and spec in ENGINES[kind].specs
+        assert spec.__module__ == ENGINES[kind].__module__, kind
+
+
+def test_no_market_kind_switch_outside_the_solver_dispatch():
+    """``x.kind == "impact"``, ``kind in ("best_quote", "acas")``…: a mechanism's behaviour is
+    asked of its spec or engine, so adding one touches its module, not a switch elsewhere."""
+    from simulator.scenario import MARKET_KINDS
+
+    def names_a_kind(node: ast.AST) -> bool:
+        values = node.elts if isinstance(node, ast.Tuple | ast.List | ast.Set) else [node]
+        return any(isinstance(v, ast.Constant) and v.value in MARKET_KINDS for v in values)
+
+    def is_kind(node: ast.AST) -> bool:
+        return (isinstance(node, ast.Attribute) and node.attr == "kind") or (
+            isinstance(node, ast.Name) and node.id == "kind"
+        )
+
+    found = []
+    for pkg in PACKAGES:
+        for path in (ROOT / pkg).rglob("*.py"):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel in KIND_DISPATCH:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                sides = (node.left, *node.comparators) if isinstance(node, ast.Compare) else ()
+                if any(map(is_kind, sides)) and any(map(names_a_kind, sides)):
+                    found.append(f"{rel}:{node.lineno}: {ast.unparse(node)}")
+    assert not found, "switches on a market kind:\n" + "\n".join(found)

@@ -11,14 +11,15 @@ from policies.base import MarketState, Policy
 from policies.equilibrium.adapters import market_making_game
 from policies.equilibrium.market_making import MarketMakingGame
 from simulator import load_scenario, simulate
-from simulator.scenario import AgentSpec, MarketSpec, NoiseSpec, PriceSpec, Scenario
+from simulator.mechanisms.best_quote import AcasSpec, BestQuoteSpec
+from simulator.scenario import AgentSpec, NoiseSpec, PriceSpec, Scenario
 from tests.helpers import ACAS
 
 
 def acas_scenario(steps: int, policy: str = "equilibrium", volatility: float = 0.0) -> Scenario:
     return Scenario(
         name="acas_test",
-        market=MarketSpec(kind="acas", temporary_impact=0.5, intensity_decay=2.0),
+        market=AcasSpec(temporary_impact=0.5, intensity_decay=2.0),
         horizon=1.0,
         steps=steps,
         traders=(AgentSpec("trader_0", "trader", policy, -5.0, 0.1, 1.0),),
@@ -231,8 +232,7 @@ def test_trader_rate_is_the_hamiltonian_maximiser_at_the_quote_it_faces():
 def best_quote_scenario(steps: int) -> Scenario:
     return Scenario(
         name="best_quote_test",
-        market=MarketSpec(
-            kind="best_quote",
+        market=BestQuoteSpec(
             temporary_impact=0.4,
             intensity_decay=1.5,
             temporary_cost="aggregated",

@@ -164,7 +164,9 @@ def test_summary_json_holds_the_resolved_scenario(three_runs):
     assert sorted(summary["files"]) == sorted(EXPECTED_FILES)
     resolved = summary["scenario"]
     # defaults are filled in (none of these keys was in the input)
-    assert resolved["market"]["cross_impact"] == 1.0
+    assert resolved["market"]["cost_coupling"] == 1.0
+    # the §4 spec's own fields only (no §2 or §5 fields)
+    assert resolved["market"]["kind"] == "acas" and "cross_impact" not in resolved["market"]
     assert resolved["flow"] == "fluid" and resolved["lot_size"] == 1.0
     # it rebuilds the same scenario ("inf" is how summary.json spells an infinite bound)
     assert "factor" not in resolved["noise"]  # unset optional tables are left out, as in TOML

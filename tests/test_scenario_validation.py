@@ -8,7 +8,9 @@ import re
 import pytest
 
 from simulator import Scenario, load_scenario, simulate
-from simulator.scenario import AgentSpec, MarketSpec
+from simulator.mechanisms.best_quote import BestQuoteSpec
+from simulator.mechanisms.impact import ImpactSpec
+from simulator.scenario import AgentSpec
 from simulator.simulation import build_policies
 
 VALID = {
@@ -148,7 +150,7 @@ BAD = [
     ("market.temporary_cost", "aggregated", ["market.temporary_cost = 'aggregated'", "acas"]),
     ("market.share_offsets", [0.0, 1.0], ["market.share_offsets", "logit"]),
     ("market.inventory_noise", 0.1, ["market.inventory_noise = 0.1", "logit"]),
-    ("market.cross_impact", 2.0, ["market.cross_impact = 2.0", "[0, 2)"]),
+    ("market.cross_impact", 1.0, ["market.cross_impact = 1.0", "only used by", "'impact' (§2)"]),
     ("noise.factor", {"reversion": 1.0}, ["noise.factor", "logit"]),
     ("makers.1.name", "maker_0", ["'maker_0' is used twice"]),
     ("traders.0.params", 3, ["traders[0].params = 3"]),
@@ -214,7 +216,9 @@ def test_impact_market_rejects_makers_and_accepts_flat_trader():
 
 def test_direct_construction_validates_too():
     with pytest.raises(ValueError, match=r"market.max_spread = 0"):
-        MarketSpec(kind="best_quote", temporary_impact=1.0, max_spread=0)
+        BestQuoteSpec(temporary_impact=1.0, max_spread=0)
+    with pytest.raises(ValueError, match=r"market.cross_impact = 2.0 must lie in \[0, 2\)"):
+        ImpactSpec(temporary_impact=1.0, cross_impact=2.0)
     with pytest.raises(ValueError, match=r"trader_9.running_penalty = -2"):
         AgentSpec("trader_9", "trader", "twap", 1.0, running_penalty=-2)
     good = Scenario.from_dict(VALID)

@@ -14,19 +14,30 @@ from collections.abc import Iterable
 from typing import Any
 
 from policies.registry import PolicyContext
-from simulator.scenario import check_magnitude
+from simulator.validation import check_magnitude
+
+
+def _place(context: PolicyContext) -> tuple[str, int]:
+    """The agent's group (``traders`` or ``makers``) and its index there."""
+    places = context.cache.get("_places")  # built once per scenario build, shared by agents
+    if places is None:
+        places = context.cache["_places"] = {
+            a.name: (group, i)
+            for group in ("traders", "makers")
+            for i, a in enumerate(getattr(context.scenario, group))
+        }
+    return places[context.agent.name]
 
 
 def where(context: PolicyContext) -> str:
     """``traders[i] ('name')`` or ``makers[j] ('name')``: the agent as the scenario lists it."""
-    places = context.cache.get("_places")  # built once per scenario build, shared by agents
-    if places is None:
-        places = context.cache["_places"] = {
-            a.name: f"{group}[{i}]"
-            for group in ("traders", "makers")
-            for i, a in enumerate(getattr(context.scenario, group))
-        }
-    return f"{places[context.agent.name]} ({context.agent.name!r})"
+    group, i = _place(context)
+    return f"{group}[{i}] ({context.agent.name!r})"
+
+
+def index(context: PolicyContext) -> int:
+    """The agent's index among the scenario's traders (or makers)."""
+    return _place(context)[1]
 
 
 def check_keys(context: PolicyContext, allowed: Iterable[str]) -> None:

@@ -34,7 +34,7 @@ import math
 import numpy as np
 
 from policies.base import MarketState, Policy
-from policies.heuristics._params import check_keys, flag, param, where
+from policies.heuristics._params import check_keys, flag, index, param, where
 from policies.registry import PolicyContext, register_policy
 
 
@@ -184,22 +184,11 @@ def _twap(context: PolicyContext) -> Twap:
 
 
 def own_temporary_cost(context: PolicyContext) -> tuple[float, str]:
-    """The trader's own quadratic temporary-cost coefficient η implied by the market.
-
-    §2 impact market: trader i fills at S + β/N·(vⁱ + π·Σ_{j≠i} vʲ), so its own cost is β/N·(vⁱ)²;
-    §3–§5 (individual βv² or aggregated vⁱ(βvⁱ + βc·mean v⁻ⁱ)): β. With one βⁱ per trader, the
-    trader's own. Returns (η, source field).
-    """
-    market, traders = context.scenario.market, context.scenario.traders
-    source = "market.temporary_impact"
-    beta = market.temporary_impact
-    if isinstance(beta, tuple):  # one βⁱ per trader: this trader's own
-        i = [a.name for a in traders].index(context.agent.name)
-        beta, source = beta[i], f"{source}[{i}]"
-    if market.kind == "impact":
-        n = len(traders)
-        return beta / n, f"{source}/{n} (β/N)"
-    return beta, source
+    """The trader's own quadratic temporary-cost coefficient η implied by the market (β/N in §2,
+    β in §3–§5: :meth:`~simulator.mechanisms.base.MarketSpec.own_temporary_cost`). Returns
+    (η, source field)."""
+    scenario = context.scenario
+    return scenario.market.own_temporary_cost(index(context), len(scenario.traders))
 
 
 @register_policy("trader", "almgren_chriss")

@@ -202,14 +202,9 @@ _NON_NEGATIVE = {"low": 0.0}
 
 def _intensity_decay(context: PolicyContext) -> float:
     market = context.scenario.market
-    if market.kind == "logit":
-        default, source = market.share_sharpness, "market.share_sharpness"
-    elif market.kind in ("best_quote", "acas") and market.intensity == "exponential":
-        default, source = market.intensity_decay, "market.intensity_decay"
-    else:
-        default, source = None, ""
-    why = f"market.kind = {market.kind!r} with market.intensity = {market.intensity!r} has no "
-    why += "exponential decay to default to"
+    default, source = market.spread_decay() or (None, "")
+    why = f"market.kind = {market.kind!r} has no exponential decay of a maker's fills in its "
+    why += "half-spread to default to (market.intensity is not 'exponential', or no quotes)"
     return param(
         context, "intensity_decay", default, default_from=source, why_required=why, **_POSITIVE
     )

@@ -185,7 +185,8 @@ def _cache(caches: dict[Any, dict[str, Any]], scenario: Scenario) -> dict[str, A
     solved once. With unbounded quotes (ξ = ∞) the solver's safety check depends on which makers
     play heuristics, so profiles share a cache only with the same maker policies."""
     s = scenario
-    key = None if np.isfinite(s.market.max_spread) else tuple(a.policy for a in s.makers)
+    bounded = not s.makers or np.isfinite(s.market.max_spread)  # no makers: no quotes (§2)
+    key = None if bounded else tuple(a.policy for a in s.makers)
     return caches.setdefault(key, {})
 
 

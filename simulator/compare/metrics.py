@@ -98,7 +98,7 @@ def trader_metrics(result: SimulationResult, agent: AgentPath) -> dict[str, np.n
     p0 = p_ref[0]
     pk = p_ref[:-1]
     mid = _mid(result)
-    if result.scenario.market.kind == "impact":
+    if not result.scenario.market.has_quotes:
         quote = mid
     else:
         quote = pk + (result.best_ask if agent.inventory[0, 0] < 0 else -result.best_bid)

@@ -172,7 +172,7 @@ def prepare(
     labels = tuple(
         getattr(p, "name", a.policy) for p, a in zip(policies, scenario.agents, strict=True)
     ) + (("noise",) if noise else ())
-    tables = tuple(t for t in SCHEMAS if t != "quotes" or scenario.market.kind != "impact")
+    tables = tuple(t for t in SCHEMAS if t != "quotes" or scenario.market.has_quotes)
     spec = DatasetSpec(
         scenario=scenario,
         seed=seed,

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from simulator.datasets.tables import BlockData, events
+from simulator.engine import MARKET_SPECS
 from simulator.scenario import Scenario
 
 DEPTH = 1_000_000
@@ -38,11 +39,12 @@ SUBMIT, DELETE, EXECUTE = 1, 3, 4
 def check_lobster(scenario: Scenario) -> None:
     """LOBSTER files describe discrete orders on a book: ``ValueError`` unless the flow is
     discrete and the market has quotes."""
-    if scenario.flow == "fluid" or scenario.market.kind == "impact":
+    if scenario.flow == "fluid" or not scenario.market.has_quotes:
+        quoted = ", ".join(repr(k) for k, spec in MARKET_SPECS.items() if spec.has_quotes)
         raise ValueError(
             f"lobster needs discrete market orders and maker quotes: flow = {scenario.flow!r} "
             f"and market.kind = {scenario.market.kind!r}; allowed: a flow other than 'fluid' "
-            "and market.kind 'best_quote', 'acas' or 'logit'"
+            f"and a market.kind with quotes ({quoted})"
         )
 
 

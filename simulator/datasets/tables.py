@@ -97,7 +97,7 @@ class BlockData:
 
     @property
     def has_quotes(self) -> bool:
-        return self.scenario.market.kind != "impact"
+        return self.scenario.market.has_quotes
 
     def best(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Best ask and bid *prices* P + min δᵃ, P − min δᵇ ``(n, R)`` (None without quotes)."""
@@ -172,7 +172,8 @@ def _sources(block: BlockData, lo: int, hi: int) -> list[_Source]:
     quotes, orders, fills = [], [], []
     maker_rows = [i for i, r in enumerate(block.roles) if r == "maker"]
     best_maker = None
-    if maker_rows and block.scenario.market.kind in ("best_quote", "acas"):
+    routed = block.scenario.market.routes_orders
+    if maker_rows and not routed:
         # a market order executes at the best quote: against the first maker quoting it
         asks = np.stack([rec.agents[i]["ask_spread"][:, lo:hi] for i in maker_rows])
         bids = np.stack([rec.agents[i]["bid_spread"][:, lo:hi] for i in maker_rows])
@@ -195,7 +196,7 @@ def _sources(block: BlockData, lo: int, hi: int) -> list[_Source]:
             _Source(_ORDER, i, _BUY, buy, buy_price, hit_ask),
             _Source(_ORDER, i, _SELL, sell, sell_price, hit_bid),
         ]
-    if block.scenario.market.kind == "logit":
+    if routed:
         orders, fills = _routed(block, lo, hi, orders, fills, len(quotes))
     return quotes + orders + fills
 

@@ -48,9 +48,12 @@ the maker's ``min_half_spread``) instead of overflowing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+
+from simulator.validation import number, set_field
 
 if TYPE_CHECKING:
     from simulator.processes import PathRandom
@@ -61,6 +64,115 @@ MAX_LOTS_PER_STEP = 2.0**53
 integers in float64 (and well below numpy's Poisson sampler limit ~9e18)."""
 
 
+@dataclass(frozen=True)
+class MarketSpec:
+    """The ``[market]`` table of a scenario: what every market kind's spec holds.
+
+    Each mechanism module defines one frozen subclass per market kind (``ImpactSpec`` §2,
+    ``BestQuoteSpec`` §3, ``AcasSpec`` §4, ``LogitSpec`` §5) with its own fields, validated on
+    construction; ``kind`` is set by the class. :meth:`check_scenario` checks what the kind
+    needs of the scenario's agents, flow and noise.
+
+    ``temporary_impact`` (every kind) is one β for every trader, or a list with one βⁱ per
+    trader (trader i pays its own βⁱ: the individual λⁱ of §3, Def. 3.2); read it with
+    :meth:`trader_impacts`.
+    """
+
+    kind: str = field(default="", init=False)
+    temporary_impact: float | tuple[float, ...] = 0.0
+
+    section: ClassVar[str] = ""
+    """The paper's section of the market (in error messages)."""
+    uses_noise_factor: ClassVar[bool] = False
+    """Whether the noise rates may follow the factor L (``noise.factor``, §5's κ(L))."""
+    has_quotes: ClassVar[bool] = True
+    """Whether makers quote (best quotes, quote tables, LOBSTER books); §2 has no quotes."""
+    routes_orders: ClassVar[bool] = False
+    """Whether market orders are routed among the makers by shares (§5) rather than executed
+    at the best quote (§3/§4)."""
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            raise TypeError(
+                "MarketSpec is the base of the market specs; build one kind's spec (ImpactSpec, "
+                "BestQuoteSpec, AcasSpec, LogitSpec) or use simulator.scenario.market_spec(kind, "
+                "**fields)"
+            )
+        p = "market"
+        beta = self.temporary_impact
+        if isinstance(beta, list | tuple):
+            if not beta:
+                raise ValueError(
+                    f"{p}.temporary_impact = {beta!r} must be a number or a non-empty list of "
+                    "numbers (one per trader)"
+                )
+            beta = tuple(
+                number(f"{p}.temporary_impact[{i}]", b, low=0.0) for i, b in enumerate(beta)
+            )
+        else:
+            beta = number(f"{p}.temporary_impact", beta, low=0.0)
+        set_field(self, "temporary_impact", beta)
+
+    def trader_impacts(self, traders: int) -> tuple[float, ...]:
+        """βⁱ of each of ``traders`` traders: the list as given, or the one β repeated."""
+        beta = self.temporary_impact
+        return beta if isinstance(beta, tuple) else (beta,) * traders
+
+    def own_temporary_cost(self, trader: int, traders: int) -> tuple[float, str]:
+        """Trader ``trader``'s own quadratic temporary-cost coefficient η (of ``traders``) and
+        the field it comes from: βⁱ (§3–§5: individual βv² or aggregated vⁱ(βvⁱ + βc·mean v⁻ⁱ);
+        with one βⁱ per trader, the trader's own)."""
+        beta = self.temporary_impact
+        if isinstance(beta, tuple):
+            return beta[trader], f"market.temporary_impact[{trader}]"
+        return beta, "market.temporary_impact"
+
+    def spread_decay(self) -> tuple[float, str] | None:
+        """The rate at which a maker's fills decay exponentially in its own half-spread, with the
+        field it comes from (the default ``intensity_decay`` of quoting heuristics); None if the
+        market has none."""
+        return None
+
+    def check_scenario(self, scenario: Scenario) -> None:
+        """Raise ``ValueError`` if ``scenario``'s agents, flow or noise do not fit this market:
+        one β per trader and β > 0 when there are traders, the kind's own conditions
+        (:meth:`_check_kind`), and no ``noise.factor`` unless the kind uses one."""
+        nt = len(scenario.traders)
+        beta = self.temporary_impact
+        if isinstance(beta, tuple) and len(beta) != nt:
+            raise ValueError(
+                f"market.temporary_impact = {list(beta)!r} has {len(beta)} values but there are "
+                f"{nt} traders; allowed: one number for every trader, or one value per trader"
+            )
+        bad = [i for i, b in enumerate(self.trader_impacts(nt)) if b <= 0.0]
+        if bad:
+            field_ = "market.temporary_impact" + (f"[{bad[0]}]" if isinstance(beta, tuple) else "")
+            value = beta[bad[0]] if isinstance(beta, tuple) else beta
+            raise ValueError(
+                f"{field_} = {value!r} is not allowed; it "
+                "must be > 0 when there are traders (beta bounded away from zero: Assumption 2.4 "
+                "in §2, strong convexity of the temporary cost in Definition 3.2 for §3-§5)"
+            )
+        self._check_kind(scenario)
+        if scenario.noise.factor is not None and not self.uses_noise_factor:
+            raise ValueError(
+                f"noise.factor is only used by market.kind = 'logit' (§5, κ(L)); "
+                f"market.kind = {self.kind!r} takes deterministic noise rates"
+            )
+
+    def _check_kind(self, scenario: Scenario) -> None:
+        """The kind's own conditions on the scenario (none here)."""
+
+    def _refuse_bernoulli(self, scenario: Scenario, why: str) -> None:
+        """Refuse ``flow = 'bernoulli'`` for this kind, saying ``why``."""
+        if scenario.flow == "bernoulli":
+            raise ValueError(
+                f"flow = 'bernoulli' is not allowed for market.kind = {self.kind!r}: Bernoulli "
+                f"flow fills at most one lot per quote side and step, and {why}; use flow = "
+                "'fluid' or 'poisson', or market.kind = 'best_quote'/'acas'"
+            )
+
+
 class Market:
     """Common state and helpers of every mechanism (see the module docstring).
 
@@ -69,7 +181,8 @@ class Market:
     ``recorded_steps`` (per-step attributes of the engine, e.g. the best quotes).
     """
 
-    has_quotes = True
+    specs: ClassVar[tuple[type[MarketSpec], ...]] = ()
+    """The market kinds this engine clears (their spec classes; :mod:`simulator.engine`)."""
     recorded_states: tuple[str, ...] = ()
     recorded_steps: tuple[str, ...] = ("best_ask", "best_bid")
 

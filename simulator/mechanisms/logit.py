@@ -2,28 +2,98 @@
 
 Maker i takes the share ζⁱ = softmax_i(−ς·δⁱ + oⁱ) of ã and of b̃ (Σζ = 1: maker volume = trader
 + noise volume); strategic inventories also get ε·ΔW (``diffusion``).
-Quotes, trader rates and temporary costs are those of the best-quote market
-(:mod:`simulator.mechanisms.best_quote`); Poisson flow splits each order source among the makers
-(:mod:`simulator.mechanisms.base`).
+Quotes, trader rates and temporary costs are those of every quote-driven market
+(:class:`~simulator.mechanisms.best_quote.QuoteMarket`); Poisson flow splits each order source
+among the makers (:mod:`simulator.mechanisms.base`).
+
+:class:`LogitSpec` is its ``[market]`` table; :class:`LogitMarket` its engine.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from simulator.mechanisms.best_quote import BestQuoteMarket
+from simulator.mechanisms.best_quote import QuoteMarket, QuoteSpec
 from simulator.processes import INVENTORY
+from simulator.validation import choice, number, set_field
 
 if TYPE_CHECKING:
     from simulator.processes import PathRandom
     from simulator.scenario import Scenario
 
 
-class LogitMarket(BestQuoteMarket):
+@dataclass(frozen=True)
+class LogitSpec(QuoteSpec):
+    """The §5 market: shares ζ, "logit" (ζⁱ = softmax(−ς·δⁱ + oⁱ) with share_sharpness ς and
+    share_offsets oⁱ, one per maker; an empty tuple means all zero) or a callable (Python only)
+    mapping one side's half-spreads, shape (n_makers, M), to shares of the same shape (class ℶ
+    of Def. 5.1 with Σζ = 1, checked every step); inventory_noise ε (the ε·dW on
+    inventories); the temporary cost, quotes and rates of :class:`QuoteSpec`; noise rates κ(L)
+    (``noise.factor``). No Bernoulli flow."""
+
+    kind: str = field(default="logit", init=False)
+    shares: str | Callable[[Any], Any] = "logit"
+    share_sharpness: float = 1.0
+    share_offsets: tuple[float, ...] = ()
+    inventory_noise: float = 0.0
+
+    section: ClassVar[str] = "§5"
+    uses_noise_factor: ClassVar[bool] = True
+    routes_orders: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        p = "market"
+        if not callable(self.shares):
+            choice(f"{p}.shares", self.shares, ("logit",))
+        set_field(
+            self,
+            "share_sharpness",
+            number(f"{p}.share_sharpness", self.share_sharpness, low=0.0, strict=True),
+        )
+        if not isinstance(self.share_offsets, list | tuple):
+            raise ValueError(
+                f"{p}.share_offsets = {self.share_offsets!r} must be a list of "
+                "numbers (one per maker)"
+            )
+        set_field(
+            self,
+            "share_offsets",
+            tuple(number(f"{p}.share_offsets[{i}]", o) for i, o in enumerate(self.share_offsets)),
+        )
+        set_field(
+            self, "inventory_noise", number(f"{p}.inventory_noise", self.inventory_noise, low=0.0)
+        )
+
+    def spread_decay(self) -> tuple[float, str] | None:
+        """ς: a maker's logit share softmax(−ς·δ + o) decays like exp(−ς·δ) in its half-spread."""
+        return self.share_sharpness, "market.share_sharpness"
+
+    def _check_kind(self, scenario: Scenario) -> None:
+        self._refuse_bernoulli(
+            scenario,
+            "§5 routes the realised market orders among the makers, so several order "
+            "streams can hit one quote side in a step",
+        )
+        super()._check_kind(scenario)
+        nm = len(scenario.makers)
+        if self.share_offsets and len(self.share_offsets) != nm:
+            raise ValueError(
+                f"market.share_offsets = {list(self.share_offsets)!r} has "
+                f"{len(self.share_offsets)} entries; the logit shares (§5) need "
+                f"one offset per maker ({nm}), or none (all zero)"
+            )
+
+
+class LogitMarket(QuoteMarket):
     """§5: shares ζⁱ = softmax(−ς·δ + o), volume conserved; ε·ΔW on strategic inventories."""
+
+    specs = (LogitSpec,)
 
     def __init__(self, scenario: Scenario, paths: int, random: PathRandom) -> None:
         super().__init__(scenario, paths, random)

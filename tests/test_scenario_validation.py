@@ -8,9 +8,10 @@ import re
 import pytest
 
 from simulator import Scenario, load_scenario, simulate
-from simulator.mechanisms.best_quote import BestQuoteSpec
+from simulator.mechanisms.base import MarketSpec
+from simulator.mechanisms.best_quote import AcasSpec, BestQuoteSpec
 from simulator.mechanisms.impact import ImpactSpec
-from simulator.scenario import AgentSpec
+from simulator.scenario import AgentSpec, market_spec
 from simulator.simulation import build_policies
 
 VALID = {
@@ -212,6 +213,24 @@ def test_impact_market_rejects_makers_and_accepts_flat_trader():
     del data["makers"]
     data["traders"][0]["initial_inventory"] = 0.0  # q₀ = 0 is fine in §2
     assert Scenario.from_dict(data).traders[0].initial_inventory == 0.0
+
+
+def test_each_kind_has_its_own_spec_which_refuses_the_other_kinds_fields():
+    assert type(Scenario.from_dict(VALID).market) is AcasSpec
+    with pytest.raises(
+        ValueError,
+        match=r"market\.max_spread = 1\.0 is not allowed for market\.kind = 'impact'; it is only "
+        r"used by market\.kind = 'best_quote' \(§3\), 'acas' \(§4\), 'logit' \(§5\)",
+    ):
+        market_spec("impact", temporary_impact=1.0, max_spread=1.0)
+    with pytest.raises(
+        ValueError,
+        match=r"unknown key 'market\.gamma'; allowed keys in market for kind 'impact': "
+        r"cross_impact, kind, permanent_impact, temporary_impact$",
+    ):
+        market_spec("impact", gamma=1.0)
+    with pytest.raises(TypeError, match="MarketSpec is the base of the market specs"):
+        MarketSpec(temporary_impact=1.0)
 
 
 def test_direct_construction_validates_too():

@@ -34,6 +34,7 @@ subcommand gets it by being added to ``COMMANDS`` and :func:`_parser`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import signal
@@ -127,6 +128,9 @@ def run_command(command: Command, args: argparse.Namespace, stdout: TextIO, stde
         print(INTERRUPTED, file=stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
+        if _interrupted(exc) and not debug:
+            print(INTERRUPTED, file=stderr)
+            return EXIT_INTERRUPTED
         status = failure_status(exc)
         if status is None or debug:
             raise
@@ -136,6 +140,19 @@ def run_command(command: Command, args: argparse.Namespace, stdout: TextIO, stde
             line = f"{subject}: {line}"
         print(f"marketgame: error: {line}", file=stderr)
         return status
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from a Ctrl-C: Python 3.11 wraps a KeyboardInterrupt that lands in
+    a class body's ``__set_name__`` (a dataclass being defined while a module is imported) in a
+    ``RuntimeError``, and clean-up code may fail while an interrupt unwinds."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def failure_status(exc: BaseException) -> int | None:
@@ -507,13 +524,24 @@ def console() -> None:
     A Ctrl-C that lands after the command has finished (its outputs are whole) is ignored while
     the interpreter shuts down: Python restores SIGINT's default action before freeing its
     modules, and a signal in that window would otherwise kill the process silently (exit −2,
-    no message) although the run succeeded."""
+    no message) although the run succeeded.
+
+    An interrupted command leaves through ``os._exit(130)`` once its output is flushed: CPython
+    marks a Ctrl-C that interrupted code run by ``exec`` of a string (how ``dataclasses`` and
+    ``namedtuple`` build their methods while modules are imported) as unhandled even though the
+    command caught it, and then kills itself with SIGINT at exit (−2 after the one line). The
+    interrupt has already unwound the command, so every file and cluster is closed by then."""
     try:
         status = main()
     except KeyboardInterrupt:  # between the command's end and the line below
         print(INTERRUPTED, file=sys.stderr)
         status = EXIT_INTERRUPTED
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if status == EXIT_INTERRUPTED:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(status)
     sys.exit(status)
 
 

@@ -3,6 +3,7 @@ mix — after failures, Ctrl-C, SIGKILL, concurrent runs and a full disk."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import random
@@ -42,9 +43,30 @@ def _debris(parent: Path) -> list[str]:
     return sorted(p.name for p in parent.iterdir() if p.name.startswith(".tmp-"))
 
 
+# the console script, started the way a terminal starts it whatever this test process inherited
+# (a shell that runs a job in the background makes it ignore SIGINT, and children inherit that):
+# Python's Ctrl-C handler, then "ready" on stdout once the command-line code is loaded (a Ctrl-C
+# during the interpreter's own start-up, before any of our code exists, is Python's traceback)
+_CONSOLE = (
+    "import signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    "from simulator.cli import console\n"
+    "print('ready', flush=True)\n"
+    "console()\n"
+)
+
+
 def _cli(*args: str, **kw) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "simulator.cli", "run", *args, "--no-progress"]
+    cmd = [sys.executable, "-c", _CONSOLE, "run", *args, "--no-progress"]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+@pytest.fixture
+def ctrl_c_handled():
+    """Python's own Ctrl-C handler in this process for the test (see :data:`_CONSOLE`)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def test_no_plots_into_an_old_folder_leaves_no_stale_pngs(scenario_file, tmp_path):
@@ -137,7 +159,8 @@ def test_killed_runs_leave_old_outputs_or_new_complete_ones(scenario_file, tmp_p
         shutil.rmtree(out, ignore_errors=True)
         shutil.copytree(ref_old, out)
         proc = _cli(str(scenario_file), "--out", str(out), "--seed", "2")
-        time.sleep(rng.uniform(0.3, 4.0))
+        assert proc.stdout.readline() == "ready\n"
+        time.sleep(rng.uniform(0.0, 3.7))
         proc.send_signal(sig)
         code = proc.wait(timeout=300)
         err = proc.stderr.read()
@@ -169,7 +192,9 @@ def _ctrl_c_inside(monkeypatch, module, name: str, *, before: bool) -> None:
 
 
 @pytest.mark.parametrize("step", ["mkdtemp", "rmtree after the swap", "rmtree after a failure"])
-def test_a_ctrl_c_inside_the_folder_steps_leaves_no_debris(tmp_path, monkeypatch, step):
+def test_a_ctrl_c_inside_the_folder_steps_leaves_no_debris(
+    tmp_path, monkeypatch, step, ctrl_c_handled
+):
     """The CI once caught a ``.tmp-out.*`` left by a Ctrl-C landing while the staging folder was
     being deleted; the steps that must run whole (creating the staging folder, the swap, the
     clean-up) now hold SIGINT and deliver it after them. Here a real signal is sent inside each of
@@ -262,13 +287,34 @@ def test_console_ignores_a_ctrl_c_once_the_command_has_finished(
     already succeeded (exit −2, nothing printed)."""
     from simulator import cli
 
+    def leave_now(code: int) -> None:  # os._exit, which an interrupted command leaves through
+        raise SystemExit(("os._exit", code))
+
     monkeypatch.setattr(cli, "main", outcome)
+    monkeypatch.setattr(cli.os, "_exit", leave_now)
     before = signal.getsignal(signal.SIGINT)
     try:
         with pytest.raises(SystemExit) as exited:
             cli.console()
-        assert exited.value.code == status
+        assert exited.value.code == (("os._exit", 130) if status == 130 else status)
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, before)
     assert capsys.readouterr().err.strip() == (f"marketgame: {message}" if message else "")
+
+
+def test_a_ctrl_c_wrapped_by_python_is_still_an_interrupt(capsys):
+    """Python 3.11 turns a KeyboardInterrupt that lands in ``__set_name__`` while a dataclass is
+    defined (a module being imported) into a ``RuntimeError`` caused by it; the command line
+    reports it as the Ctrl-C it is (one line, 130), not as a crash."""
+    from simulator import cli
+
+    def command(args, stdout, stderr) -> int:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise RuntimeError("Error calling __set_name__ on 'Field' instance 'kind'") from exc
+
+    status = cli.run_command(command, argparse.Namespace(), sys.stdout, sys.stderr)
+    assert status == EXIT_INTERRUPTED
+    assert capsys.readouterr().err.strip() == "marketgame: interrupted"

@@ -33,7 +33,7 @@ Scheme (backward in time, both systems at once; Strang splitting of each step):
 * the time levels include the output frames and the coefficients' breakpoints.
 
 Second order in h (dt ∝ h through the CFL bound) where the field is smooth, first order at the
-kinks: nested grids show error ratios 3.6–5.3 when h halves (``tests/test_logit_pde.py``).
+kinks; the error estimate compares nested grids.
 
 Truncated domain and boundary conditions: a box around the deterministic equilibrium path (the
 game with ε = 0 and the factor at its mean path) widened by ``width·ε·√T`` plus a quarter of the

@@ -23,8 +23,8 @@ grid — is a :class:`BestResponse`, whatever the market: :func:`~policies.equil
 execution_nash.execution_best_response` (§2) and :func:`~policies.equilibrium.
 market_making_nash.market_making_best_response` (§3–§5).
 
-A new solver implements :class:`Game` and :class:`Solution`; ``tests/test_protocol.py`` checks
-every game class exported by :mod:`policies.equilibrium` against them.
+A new solver implements :class:`Game` and :class:`Solution`; the tests check every game class
+exported by :mod:`policies.equilibrium` against them.
 """
 
 from __future__ import annotations

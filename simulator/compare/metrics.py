@@ -19,7 +19,7 @@ price. Everything is read from what the engine recorded; nothing re-implements t
 * temporary cost = Σ (p_k − m_k) x_k with m_k the impact-free price (§2) or the best quote
   (§3–§5): the engine's λ(v) per share.
 
-The identity holds to rounding (``tests/test_compare_metrics.py``). ``penalties`` = ∫φQ²dt +
+The identity holds to rounding. ``penalties`` = ∫φQ²dt +
 A·Q_T²; ``completion`` = 1 − Q_T/q₀, the executed fraction of the order; ``shortfall_bps`` =
 IS/(|q₀|·P₀)·10⁴ when the scenario gives a price level P₀ > 0.
 

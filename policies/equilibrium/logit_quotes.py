@@ -14,10 +14,13 @@ and (38) makes ``F(δ, y) = 0`` of (44) uniquely solvable: δ = ψ(y).
   maker's share then solves ``w(ζⁱ) = oⁱ − ςyⁱ + μ`` with ``w(s) = log s + 1/(1 − s)`` strictly
   increasing from −∞ to ∞ on (0, 1), so ``ζⁱ = w⁻¹(oⁱ − ςyⁱ + μ)`` and ``δⁱ = yⁱ + 1/(ς(1 − ζⁱ))``
   (a truncated maker: ``δⁱ = ±ξ``, ``ζⁱ = e^{oⁱ − ςδⁱ + μ}``). Every share is continuous and
-  strictly increasing in μ, so ``Σζ(μ) = 1`` is ONE monotone scalar equation: a safeguarded
-  (bracketed) Newton solve in μ, with ``w⁻¹`` by Newton in ``u = logit(s)`` where
-  ``G(u) = w(σ(u)) = 1 + eᵘ + log σ(u)`` is convex and increasing, started above the root
-  (monotone convergence). Vectorised over any leading axes.
+  strictly increasing in μ, so ``Σζ(μ) = 1`` is ONE monotone scalar equation: Newton on
+  ``log Σζ(μ)`` (one step where every maker is truncated) safeguarded by bisection on a bracket,
+  with ``w⁻¹`` by Newton in ``u = logit(s)`` where ``G(u) = w(σ(u)) = 1 + eᵘ + log σ(u)`` is
+  convex and increasing, kept above the root (monotone convergence) and warm-started from the
+  previous μ-iterate. Cheap also where the truncation binds far off (|y| ≫ ξ), which the played
+  feedback meets off the equilibrium path (``benchmarks/bench_logit_quotes.py``). Vectorised over
+  any leading axes.
 * A user share function (Python callable mapping one side's quotes, shape ``(N, M)``, to shares of
   the same shape — the simulator's ``market.shares`` convention): ``∂ᵢζⁱ`` by central differences,
   (44) by Newton with a finite-difference Jacobian and an Armijo backtracking on ``‖F‖²`` (the
@@ -51,34 +54,40 @@ class Quotes(NamedTuple):
     untruncated: np.ndarray  # (..., N)
 
 
-def _softplus(x: np.ndarray) -> np.ndarray:
-    return np.logaddexp(0.0, x)
+def _logistic(u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``eᵘ``, ``σ(u) = 1/(1 + e⁻ᵘ)`` and ``softplus(−u) = log(1 + e⁻ᵘ)``, overflow-free, from
+    two exponentials and one ``log1p``."""
+    em = np.exp(-np.abs(u))
+    sigma = np.where(u >= 0, 1.0, em) / (1.0 + em)
+    return np.exp(u), sigma, np.maximum(-u, 0.0) + np.log1p(em)
 
 
 def _w_inverse(
-    r: np.ndarray, tol: float = 1e-15, max_iter: int = 100, strict: bool = True
+    r: np.ndarray,
+    start: np.ndarray | None = None,
+    tol: float = 1e-15,
+    max_iter: int = 100,
 ) -> np.ndarray:
     """``u = logit(s)`` with ``w(s) = log s + 1/(1 − s) = r``, i.e. ``G(u) = r``.
 
-    ``G(u) = 1 + eᵘ − softplus(−u)`` is convex and increasing (``G' = 1 − σ(u) + eᵘ > 0``). Both
+    ``G(u) = 1 + eᵘ − softplus(−u)`` is convex and increasing (``G' = 1 − σ(u) + eᵘ > 1``). Both
     ``r − 1`` (as ``G(u) ≥ u + 1``) and, for ``r > 0``, ``log(1 + r)`` (as ``G(log(1+r)) =
-    2 + r + log((1+r)/(2+r)) ≥ r``) lie above the root, so Newton from their minimum decreases
-    monotonically to it.
+    2 + r + log((1+r)/(2+r)) ≥ r``) lie above the root; their minimum ``ū`` is the cold start.
+    Newton iterates are kept ≤ ``ū``: from a point above the root Newton decreases monotonically
+    to it, and (G convex) one Newton step from any ``start`` below the root lands above it, so a
+    warm ``start`` (e.g. the previous iterate of an outer solve) converges in a few steps.
     """
-    u = r - 1.0
+    upper = r - 1.0
     pos = r > 0
     if np.any(pos):
-        u = np.where(pos, np.minimum(u, np.log1p(np.where(pos, r, 0.0))), u)
+        upper = np.where(pos, np.minimum(upper, np.log1p(np.where(pos, r, 0.0))), upper)
+    u = upper if start is None else np.minimum(start, upper)
     for _ in range(max_iter):
-        eu = np.exp(u)
-        g = 1.0 + eu - _softplus(-u) - r
-        dg = 1.0 + eu - 1.0 / (1.0 + np.exp(-u))
-        step = g / dg
-        u = u - step
+        eu, sigma, softplus = _logistic(u)
+        step = (1.0 + eu - softplus - r) / (1.0 + eu - sigma)  # G(u) − r over G'(u)
+        u = np.minimum(u - step, upper)
         if np.all(np.abs(step) <= tol * (1.0 + np.abs(u))):
             return u
-    if not strict:  # a starting point for an outer Newton
-        return u
     raise QuoteMapError("w⁻¹ (logit markup) did not converge")
 
 
@@ -104,98 +113,61 @@ class LogitShares:
         s = self(delta)
         return -self.sharpness * (s[..., :, None] * (np.eye(self.n) - s[..., None, :]))
 
-    def quotes(self, y: np.ndarray, xi: float, tol: float = 1e-14) -> Quotes:
+    def quotes(self, y: np.ndarray, xi: float, tol: float = 1e-14, max_iter: int = 100) -> Quotes:
         """ψ(y) of (44) (ask side; bid side: ``quotes(−y)``), see the module docstring.
 
-        Joint Newton on ``(u, μ)`` (``G(uⁱ) = cⁱ + μ``, ``Σζ = 1``; the linear system reduces to
-        one scalar by a Schur complement) from the symmetric guess; entries it does not
-        certify go to the bracketed nested solve (:meth:`_quotes_bracketed`).
+        ``Σζ(μ) = 1`` by Newton on ``F(μ) = log Σζ(μ)`` (exact in one step where every maker is
+        truncated, as ζ ∝ e^μ there; concave between the kinks where a truncation starts or
+        stops binding), safeguarded by bisection on the bracket of :meth:`_bracket`; each
+        ``uⁱ = G⁻¹(cⁱ + μ)`` by the monotone Newton of :func:`_w_inverse`, warm-started from the
+        previous iterate. Starts from the symmetric guess ``ζ = 1/N``.
         """
         y = np.asarray(y, dtype=float)
         sig, o, n = self.sharpness, self.offsets, self.n
         c = o - sig * y
+        lo, hi = self._bracket(c, xi)
         w_mean = math.log(1.0 / n) + n / (n - 1.0)  # w(1/N)
-        # trial iterates may overflow; every row is certified below (else: bracketed solve)
-        with np.errstate(all="ignore"):
-            mu = w_mean - c.mean(-1)
-            u = _w_inverse(c + mu[..., None], max_iter=8, strict=False)
-            clip_lo, clip_hi = o + sig * xi, o - sig * xi  # log-share offsets of clipped makers
-            ok = np.zeros(mu.shape, dtype=bool)
-            for _ in range(30):
-                eu = np.exp(np.minimum(u, 700.0))
-                s_free = 1.0 / (1.0 + np.exp(-u))
-                d_free = y + (1.0 + eu) / sig
-                upper, lower = d_free > xi, d_free < -xi
-                expo = np.where(upper, clip_hi, clip_lo) + mu[..., None]
-                s = np.where(upper | lower, np.exp(np.minimum(expo, 700.0)), s_free)
-                r = 1.0 + eu - _softplus(-u) - c - mu[..., None]  # G(u) − c − μ
-                total = s.sum(-1) - 1.0
-                ok = (np.abs(total) <= tol) & np.all(np.abs(r) <= 1e-13 * (1.0 + np.abs(c)), -1)
-                if np.all(ok):
-                    break
-                g1 = 1.0 + eu - s_free  # G'(u)
-                ds = s_free * (1.0 - s_free)
-                clipped = upper | lower
-                a = np.where(clipped, s, ds / g1).sum(-1)
-                b = np.where(clipped, 0.0, ds * r / g1).sum(-1)
-                dmu = (b - total) / a
-                du = (dmu[..., None] - r) / g1
-                mu = mu + dmu
-                u = u + np.clip(du, -5.0, 5.0)
-        delta = np.clip(d_free, -xi, xi)
-        if np.all(ok) and np.all(np.isfinite(delta)):
-            return Quotes(delta, s / s.sum(-1, keepdims=True), d_free)
-        bad = ~ok | ~np.all(np.isfinite(delta), -1)
-        q = self._quotes_bracketed(y[bad], xi, tol)
-        delta[bad], d_free[bad], s[bad] = q.delta, q.untruncated, q.shares
-        return Quotes(delta, s / s.sum(-1, keepdims=True), d_free)
+        mu = np.clip(w_mean - c.mean(-1), lo, hi)
+        u = None
+        for _ in range(max_iter):
+            u = _w_inverse(c + mu[..., None], start=u)
+            eu, s_free, _ = _logistic(u)
+            d_free = y + (1.0 + eu) / sig
+            delta = np.clip(d_free, -xi, xi)
+            free = delta == d_free
+            s = np.where(free, s_free, np.exp(np.minimum(o - sig * delta + mu[..., None], 700.0)))
+            total = s.sum(-1)
+            res = total - 1.0
+            done = (np.abs(res) <= tol) | (hi - lo <= 4e-16 * (1.0 + np.abs(mu)))
+            if np.all(done):
+                return Quotes(delta, s / total[..., None], d_free)
+            lo = np.where(res < 0, mu, lo)
+            hi = np.where(res > 0, mu, hi)
+            # dζⁱ/dμ: s(1 − s)/G'(u) for a free maker, ζⁱ for a truncated one
+            dg = 1.0 + eu - s_free  # G'(u) = du/dμ⁻¹
+            slope = np.where(free, s_free * (1.0 - s_free) / dg, s).sum(-1)
+            step = mu - np.log(total) * total / slope
+            step = np.where((step >= lo) & (step <= hi), step, 0.5 * (lo + hi))
+            step = np.where(done, mu, step)  # converged rows stay put
+            u = u + (step - mu)[..., None] / dg  # warm start: u(μ) to first order
+            mu = step
+        raise QuoteMapError(
+            f"logit quote map: normalisation Σζ = 1 missed by {np.abs(res).max():.3g}"
+        )
 
-    def _quotes_bracketed(self, y: np.ndarray, xi: float, tol: float, max_iter: int = 200):
-        """The robust nested solve: ``Σζ(μ) = 1`` by Newton safeguarded by bisection on an
-        explicit bracket, each ``ζⁱ(μ)`` by the monotone Newton of :func:`_w_inverse`.
-
-        Bracket: ``ζⁱ(μ) = e^{oⁱ − ς·clip(δ̃ⁱ) + μ}`` lies between ``min(ζ̃ⁱ, e^{oⁱ+ςξ+μ})`` and
-        ``max(ζ̃ⁱ, e^{oⁱ−ςξ+μ})`` (ζ̃ the untruncated share), so all shares are ≤ 1/N at
-        ``min(w(1/N) − max c, −log N − max o + ςξ)`` and ≥ 1/N at
-        ``max(w(1/N) − min c, −log N − min o − ςξ)``.
-        """
+    def _bracket(self, c: np.ndarray, xi: float) -> tuple[np.ndarray, np.ndarray]:
+        """μ-bracket of ``Σζ(μ) = 1``: ``ζⁱ(μ) = e^{oⁱ − ς·clip(δ̃ⁱ) + μ}`` lies between
+        ``min(ζ̃ⁱ, e^{oⁱ+ςξ+μ})`` and ``max(ζ̃ⁱ, e^{oⁱ−ςξ+μ})`` (ζ̃ the untruncated share), so all
+        shares are ≤ 1/N at ``min(w(1/N) − max c, −log N − max o + ςξ)`` and ≥ 1/N at
+        ``max(w(1/N) − min c, −log N − min o − ςξ)``."""
         sig, o, n = self.sharpness, self.offsets, self.n
-        c = o - sig * y
         w_mean = math.log(1.0 / n) + n / (n - 1.0)
         lo = w_mean - c.max(-1)
         hi = w_mean - c.min(-1)
         if math.isfinite(xi):
             lo = np.minimum(lo, -math.log(n) - o.max() + sig * xi)
             hi = np.maximum(hi, -math.log(n) - o.min() - sig * xi)
-
-        def shares(mu: np.ndarray):
-            u = _w_inverse(c + mu[..., None])
-            eu = np.exp(u)
-            s_free = 1.0 / (1.0 + np.exp(-u))
-            d_free = y + (1.0 + eu) / sig
-            delta = np.clip(d_free, -xi, xi)
-            free = delta == d_free
-            s = np.where(free, s_free, np.exp(np.minimum(o - sig * delta + mu[..., None], 700.0)))
-            ds = np.where(free, s_free * (1.0 - s_free) / (1.0 + eu - s_free), s)
-            return s, ds, delta, d_free
-
-        mu = 0.5 * (lo + hi)
-        previous = np.full(mu.shape, np.inf)
-        for _ in range(max_iter):
-            s, ds, delta, d_free = shares(mu)
-            res = s.sum(-1) - 1.0
-            if np.all(np.abs(res) <= tol) or np.all(hi - lo <= 4e-16 * (1.0 + np.abs(mu))):
-                return Quotes(delta, s / s.sum(-1, keepdims=True), d_free)
-            lo = np.where(res < 0, mu, lo)
-            hi = np.where(res > 0, mu, hi)
-            step = mu - res / ds.sum(-1)
-            # Newton inside the bracket while it halves the residual; otherwise bisection
-            newton = (step > lo) & (step < hi) & (np.abs(res) <= 0.5 * previous)
-            previous = np.abs(res)
-            mu = np.where(newton, step, 0.5 * (lo + hi))
-        raise QuoteMapError(
-            f"logit quote map: normalisation Σζ = 1 missed by {np.abs(res).max():.3g}"
-        )
+        return lo, hi
 
 
 @dataclass(frozen=True)

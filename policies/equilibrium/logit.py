@@ -73,7 +73,14 @@ from policies.equilibrium.protocol import PolicyTable
 from policies.equilibrium.tidy import tidy_path
 from simulator.mechanisms import rules
 
-__all__ = ["Feedback", "LogitGame", "LogitSolution", "LogitSolveError", "StochasticLogitSolution"]
+__all__ = [
+    "Feedback",
+    "LogitGame",
+    "LogitSolution",
+    "LogitSolveError",
+    "StochasticLogitSolution",
+    "trader_adjoint_range",
+]
 
 METHODS = ("collocation", "shooting", "regression")
 FACTOR_KEYS = (
@@ -474,6 +481,41 @@ def _radon(pb: LogitProblem, sol: Piecewise) -> tuple[np.ndarray, np.ndarray]:
     return u, v
 
 
+def trader_adjoint_range(
+    pb: LogitProblem, t: float, q: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds ``(Y_lo, Y_hi)`` (M, NT) of the traders' adjoints at time t and trader inventories
+    ``q`` (M, NT), whatever the others do: by (41) ``Yᵢ(t) = E[−2Aᵢ Qᵢ(T) − ∫ₜᵀ 2φᵢ Qᵢ ds]``
+    involves trader i's own inventory only, which moves at its rate ``vᵢ ∈ [loᵢ, hiᵢ]`` (the
+    admissible set of Assumption 5.3: ``[ε, ξ̃]`` buyers, ``[−ξ̃, −ε]`` sellers) plus noise of
+    mean zero. Y decreases in the inventory path, so it lies between its values under the two
+    constant bound rates, ``Y(v) = −2A(Q + v(T − t)) − 2(Q·Φ₀ + v·Φ₁)`` with ``Φ₀ = ∫ₜᵀ φ ds``,
+    ``Φ₁ = ∫ₜᵀ φ(s)(s − t) ds`` (Gauss–Legendre on the pieces between φ's breakpoints: exact
+    for piecewise-constant φ). In the regime where a rate bound binds from t on (e.g. a seller
+    whose inventory is gone sells at −ε), the bound IS the exact adjoint."""
+    nt, horizon = pb.n_traders, pb.horizon
+    ends = [t, *[b for b in pb.breakpoints if t < b < horizon], horizon]
+    nodes, weights = np.polynomial.legendre.leggauss(8)
+    phi0 = np.zeros(nt)
+    phi1 = np.zeros(nt)
+    for a, b in zip(ends[:-1], ends[1:], strict=True):
+        s = 0.5 * (b - a) * nodes + 0.5 * (a + b)
+        w = 0.5 * (b - a) * weights
+        f = np.asarray(pb.phi(s), dtype=float)[:, :nt]
+        phi0 += w @ f
+        phi1 += (w * (s - t)) @ f
+    a_term = np.asarray(pb.terminal, dtype=float)[:nt]
+    lo, hi = pb.rate_bounds()
+
+    def adjoint(v: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):  # an infinite bound rate gives an infinite Y
+            shift = np.where(np.isfinite(v), 2.0 * a_term * v * (horizon - t) + 2.0 * v * phi1, 0.0)
+            inf = np.where(np.isfinite(v) | (horizon - t <= 0), 0.0, -np.sign(v) * np.inf)
+        return -2.0 * a_term * q - 2.0 * q * phi0 - shift + inf
+
+    return adjoint(hi), adjoint(lo)
+
+
 @dataclass
 class _LogitPlay(PolicyTable):
     """What every §5 solution shares: the scenario policies (``policies()`` of the
@@ -527,6 +569,17 @@ class _LogitPlay(PolicyTable):
         beta = pb.trader_impact(min(t, pb.horizon))
         lo, hi = pb.rate_bounds()
         return np.clip(np.where(pb.buyer, ye - ask, ye + bid) / (2.0 * beta), lo, hi)
+
+    def _within_range(self, t: float, q: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The traders' columns of an approximate field ``y`` clipped to the range their exact
+        adjoints lie in (:func:`trader_adjoint_range`): sound off the equilibrium path, where a
+        linearisation or a fitted polynomial extrapolates across the kink of a rate bound."""
+        pb = self.game.problem
+        nt = pb.n_traders
+        lo, hi = trader_adjoint_range(pb, t, q[:, :nt])
+        out = y.copy()
+        out[:, :nt] = np.clip(y[:, :nt], lo, hi)
+        return out
 
     def _checked_state(self, t: float, inventories: np.ndarray) -> np.ndarray:
         pb = self.game.problem
@@ -617,8 +670,9 @@ class LogitSolution(_LogitPlay):
         if exact or trust_radius is not None:
             raise ValueError("the §5 feedback is the first-order field (exact=False, no radius)")
         q = np.atleast_2d(np.asarray(inventories, dtype=float))
-        q_hat, y_hat = self.state_at(min(max(t, 0.0), self.game.problem.horizon))
-        return y_hat + (q - q_hat) @ self.riccati(t)[0].T
+        t = min(max(t, 0.0), self.game.problem.horizon)
+        q_hat, y_hat = self.state_at(t)
+        return self._within_range(t, q, y_hat + (q - q_hat) @ self.riccati(t)[0].T)
 
     def schedule_at(self, t: float) -> np.ndarray:
         """Ŷ(t) on the equilibrium path, (1, n)."""
@@ -710,7 +764,7 @@ class StochasticLogitSolution(_LogitPlay):
             raise ValueError("the §5 feedback is the fitted field (exact=False, no radius)")
         q = np.atleast_2d(np.asarray(inventories, dtype=float))
         t = min(max(t, 0.0), self.game.problem.horizon)
-        return self._field.at_time(t, self._state(q, factor))
+        return self._within_range(t, q, self._field.at_time(t, self._state(q, factor)))
 
     def schedule_at(self, t: float) -> np.ndarray:
         """The mean adjoint along the equilibrium (1, n), linear between grid times (the

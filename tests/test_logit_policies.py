@@ -42,16 +42,6 @@ def test_adapter_passes_the_stochastic_example_to_the_regression_solver():
     assert game._stochastic.factor["volatility"] == 0.5
     with pytest.raises(ValueError, match="method = 'collocation'.*stochastic"):
         game.solve(method="collocation")
-    with pytest.raises(ValueError, match="stochastic §5 game.*simulate\\(policies="):
-        simulate(
-            dataclasses.replace(
-                example("logit"),
-                traders=tuple(
-                    dataclasses.replace(a, policy="equilibrium") for a in example("logit").traders
-                ),
-            ),
-            paths=2,
-        )
 
 
 @pytest.mark.parametrize("policy", ["equilibrium", "equilibrium_open_loop"])

@@ -124,32 +124,38 @@ class LogitShares:
         """
         y = np.asarray(y, dtype=float)
         sig, o, n = self.sharpness, self.offsets, self.n
-        c = o - sig * y
+        flat = y.reshape(-1, n)
+        out = np.empty((3, *flat.shape))  # δ, ζ, δ̃ of the rows solved so far
+        c = o - sig * flat
         lo, hi = self._bracket(c, xi)
         w_mean = math.log(1.0 / n) + n / (n - 1.0)  # w(1/N)
         mu = np.clip(w_mean - c.mean(-1), lo, hi)
+        rows = np.arange(flat.shape[0])  # the rows still iterating (solved rows leave)
         u = None
         for _ in range(max_iter):
-            u = _w_inverse(c + mu[..., None], start=u)
+            u = _w_inverse(c + mu[:, None], start=u)
             eu, s_free, _ = _logistic(u)
-            d_free = y + (1.0 + eu) / sig
+            d_free = flat[rows] + (1.0 + eu) / sig
             delta = np.clip(d_free, -xi, xi)
             free = delta == d_free
-            s = np.where(free, s_free, np.exp(np.minimum(o - sig * delta + mu[..., None], 700.0)))
+            s = np.where(free, s_free, np.exp(np.minimum(o - sig * delta + mu[:, None], 700.0)))
             total = s.sum(-1)
             res = total - 1.0
             done = (np.abs(res) <= tol) | (hi - lo <= 4e-16 * (1.0 + np.abs(mu)))
+            out[:, rows[done]] = delta[done], s[done] / total[done, None], d_free[done]
             if np.all(done):
-                return Quotes(delta, s / total[..., None], d_free)
-            lo = np.where(res < 0, mu, lo)
-            hi = np.where(res > 0, mu, hi)
+                return Quotes(*(a.reshape(y.shape) for a in out))
+            go = ~done
+            rows, c, mu, u, res, total = rows[go], c[go], mu[go], u[go], res[go], total[go]
+            lo = np.where(res < 0, mu, lo[go])
+            hi = np.where(res > 0, mu, hi[go])
             # dζⁱ/dμ: s(1 − s)/G'(u) for a free maker, ζⁱ for a truncated one
-            dg = 1.0 + eu - s_free  # G'(u) = du/dμ⁻¹
-            slope = np.where(free, s_free * (1.0 - s_free) / dg, s).sum(-1)
+            dg = 1.0 + eu[go] - s_free[go]  # G'(u) = du/dμ⁻¹
+            sf = s_free[go]
+            slope = np.where(free[go], sf * (1.0 - sf) / dg, s[go]).sum(-1)
             step = mu - np.log(total) * total / slope
             step = np.where((step >= lo) & (step <= hi), step, 0.5 * (lo + hi))
-            step = np.where(done, mu, step)  # converged rows stay put
-            u = u + (step - mu)[..., None] / dg  # warm start: u(μ) to first order
+            u = u + (step - mu)[:, None] / dg  # warm start: u(μ) to first order
             mu = step
         raise QuoteMapError(
             f"logit quote map: normalisation Σζ = 1 missed by {np.abs(res).max():.3g}"

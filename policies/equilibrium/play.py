@@ -4,7 +4,12 @@ The scenario's market kind picks the game; the game is solved once per scenario 
 the factory cache) and each agent plays its own component of the solution:
 
 * ``equilibrium``: the decoupling field evaluated at the realised state (feedback map);
-* ``equilibrium_open_loop``: the equilibrium schedule along the equilibrium path.
+* ``equilibrium_open_loop``: the equilibrium schedule along the equilibrium path (the stochastic
+  §5 game: the controls at the mean adjoint of its mean path).
+
+The stochastic §5 game (ε > 0 or a random factor) is solved by regression Monte Carlo on the
+scenario's time grid with the scenario's number of paths (Picard tolerance 1e-3); its feedback
+reads each path's inventories and factor level L.
 
 The game comes from :func:`policies.equilibrium.adapters.game_for`; ``.solve()`` returns a
 solution with ``feedback_policy(agent_name)`` and ``open_loop_policy(agent_name)``.
@@ -22,15 +27,15 @@ from policies.registry import PolicyContext, register_policy
 def _solution(context: PolicyContext) -> Any:
     """Solve the scenario's game once per build and share the solution among its agents."""
     if "equilibrium" not in context.cache:
-        game = game_for(context.scenario)
+        scenario = context.scenario
+        game = game_for(scenario)
+        options = {}
         if getattr(game, "stochastic", False):
-            raise ValueError(
-                "market.inventory_noise > 0 or a random noise.factor: the stochastic §5 game is "
-                "solved by LogitGame.solve() (regression Monte Carlo, minutes per solve), but not "
-                "played as the scenario policies 'equilibrium' / 'equilibrium_open_loop'; pass "
-                "solution.feedback_policy(name) to simulate(policies=...)"
-            )
-        context.cache["equilibrium"] = game.solve()
+            # §5 with ε > 0 or a random factor: regression Monte Carlo on the engine's time grid
+            # with the scenario's number of paths (cost ∝ steps × paths); the Picard iteration
+            # stops at a field change of 1e-3, below the regression's own error (~1e-2)
+            options = {"steps": scenario.steps, "paths": scenario.paths, "tolerance": 1e-3}
+        context.cache["equilibrium"] = game.solve(**options)
     return context.cache["equilibrium"]
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from policies.equilibrium.adapters import game_for, logit_game
-from policies.equilibrium.logit import LogitGame
+from policies.equilibrium.logit import LogitGame, trader_adjoint_range
 from simulator import load_scenario, simulate
 from simulator.cli import examples_dir
 
@@ -75,3 +75,32 @@ def test_feedback_policy_is_vectorised_and_deduplicates_paths():
     assert np.all(rows[:3] == rows[0]) and not np.allclose(rows[0], rows[3])
     one = sol.controls_at(0.3, y_hat)
     assert np.array_equal(one[1][0], ask[0])
+
+
+def test_trader_adjoint_range_holds_the_exact_field_and_is_it_where_the_rate_bound_binds():
+    """The exact field u(t, Q) (the game re-solved on [t, T] from Q: constant coefficients) lies
+    in :func:`trader_adjoint_range` on and off the path; a seller whose inventory is almost gone
+    trades at the bound −ε from t on, where the range's lower end IS the exact adjoint, and the
+    played feedback there is that adjoint and the rate −ε (the first-order field alone
+    extrapolates the interior-rate regime across the kink)."""
+    game = game_for(example("logit_equilibrium"))
+    sol = game.solve()
+    t = 0.3
+    q_hat, _ = sol.state_at(t)
+    for seller in (0.05, 1.0, float(q_hat[0, 0]), 6.0):  # q₀ > 0: the subgame's trader sells
+        q = q_hat.copy()
+        q[0, 0] = seller
+        sub = dataclasses.replace(
+            game,
+            horizon=1.0 - t,
+            trader_inventories=(seller,),
+            maker_inventories=tuple(q[0, 1:]),
+        )
+        exact = sub.solve().adjoint[0, 0]
+        lo, hi = trader_adjoint_range(game.problem, t, q[:, :1])
+        assert lo[0, 0] - 1e-7 <= exact <= hi[0, 0] + 1e-7, (seller, lo, exact, hi)
+        if seller < 0.1:
+            assert exact == pytest.approx(lo[0, 0], abs=1e-7)
+            fb = sol.feedback(t, q)
+            assert fb.adjoint[0, 0] == pytest.approx(exact, abs=1e-7)
+            assert fb.rate[0, 0] == pytest.approx(-game.min_rate)

@@ -601,7 +601,8 @@ class LogitSolution(_LogitPlay):
     ``inventory`` Q̂ / ``adjoint`` Ŷ (K, n), ``rate`` v̂ (K, NT), ``ask`` / ``bid`` (K, NM),
     ``value``: J at t = 0 with P₀ = 0. ``feedback(t, Q)``: the first-order decoupling field
     ``Ŷ(t) + R(t)(Q − Q̂(t))`` (R = ∂Y/∂Q from the linearised BVP) and its controls; its error is
-    O(|Q − Q̂(t)|²).
+    O(|Q − Q̂(t)|²) near the path; the traders' adjoints are kept in
+    :func:`trader_adjoint_range` (exact where a rate bound binds from t on).
     """
 
     value: pd.Series
@@ -702,7 +703,8 @@ class StochasticLogitSolution(_LogitPlay):
     ``bid``: their MEAN over the value simulation's paths (the mean path under the equilibrium);
     ``value``: J at t = 0 (P₀ = 0) by Monte Carlo of the converged feedback, ``std_error`` its
     standard errors. ``feedback(t, Q, factor)``: the fitted decoupling field u(t, Q, L) (linear
-    in t between grid times) and its controls.
+    in t between grid times; the traders' adjoints kept in :func:`trader_adjoint_range`) and its
+    controls.
     """
 
     value: pd.Series

@@ -19,8 +19,7 @@ and (38) makes ``F(δ, y) = 0`` of (44) uniquely solvable: δ = ψ(y).
   with ``w⁻¹`` by Newton in ``u = logit(s)`` where ``G(u) = w(σ(u)) = 1 + eᵘ + log σ(u)`` is
   convex and increasing, kept above the root (monotone convergence) and warm-started from the
   previous μ-iterate. Cheap also where the truncation binds far off (|y| ≫ ξ), which the played
-  feedback meets off the equilibrium path (``benchmarks/bench_logit_quotes.py``). Vectorised over
-  any leading axes.
+  feedback meets off the equilibrium path. Vectorised over any leading axes.
 * A user share function (Python callable mapping one side's quotes, shape ``(N, M)``, to shares of
   the same shape — the simulator's ``market.shares`` convention): ``∂ᵢζⁱ`` by central differences,
   (44) by Newton with a finite-difference Jacobian and an Armijo backtracking on ``‖F‖²`` (the

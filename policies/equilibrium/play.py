@@ -33,7 +33,7 @@ def _solution(context: PolicyContext) -> Any:
         if getattr(game, "stochastic", False):
             # §5 with ε > 0 or a random factor: regression Monte Carlo on the engine's time grid
             # with the scenario's number of paths (cost ∝ steps × paths); the Picard iteration
-            # stops at a field change of 1e-3, below the regression's own error (~1e-2)
+            # stops at a relative field change of 1e-3, below the regression's own error
             options = {"steps": scenario.steps, "paths": scenario.paths, "tolerance": 1e-3}
         context.cache["equilibrium"] = game.solve(**options)
     return context.cache["equilibrium"]

@@ -7,6 +7,13 @@ connects to an existing cluster and leaves it running. Tasks are pure functions 
 
 Each worker runs one task at a time with one BLAS thread: the work is numpy over paths, and
 oversubscribing the cores with BLAS threads only slows the small dense algebra of the solvers.
+
+The workers keep glibc's own memory tuning: Dask's default ``MALLOC_TRIM_THRESHOLD_`` (set before
+a worker starts) also switches off glibc's dynamic mmap threshold, so every array above 128 KiB
+is mapped afresh and unmapped when freed. A path block allocates many such arrays (numpy over
+paths), and the worker then spent a third more CPU on page faults than the same block in one
+process (``benchmarks/bench_datasets.py``). A block's arrays are freed when it ends
+(:meth:`simulator.model.MarketModel.release`), so the heap a worker keeps is one block's.
 """
 
 from __future__ import annotations
@@ -24,6 +31,9 @@ _ONE_THREAD = {
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
 }
+
+
+_TRIM = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
 
 def default_workers() -> int:
@@ -69,16 +79,19 @@ def open_client(
             client.close()
         return
 
+    import dask
+
     n = workers if workers is not None else default_workers()
-    cluster = LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",  # loopback, any free port: never a clash on 8787
-        memory_limit=memory_limit,
-        env=dict(_ONE_THREAD),
-    )
+    with dask.config.set({_TRIM: None}):  # glibc's default (see the module's docstring)
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",  # loopback, any free port: never a clash on 8787
+            memory_limit=memory_limit,
+            env=dict(_ONE_THREAD),
+        )
     try:
         client = Client(cluster)
         try:

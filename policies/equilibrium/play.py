@@ -8,8 +8,11 @@ the factory cache) and each agent plays its own component of the solution:
   §5 game: the controls at the mean adjoint of its mean path).
 
 The stochastic §5 game (ε > 0 or a random factor) is solved by regression Monte Carlo on the
-scenario's time grid with the scenario's number of paths (Picard tolerance 1e-3); its feedback
-reads each path's inventories and factor level L.
+scenario's time grid and paths, capped at :data:`REGRESSION_STEPS` steps and
+:data:`REGRESSION_PATHS` paths (Picard tolerance 1e-3): the fitted field is linear in t between
+its grid times, so the engine may step finer, and the cost (∝ steps × paths) stays that of a
+1e-3 solve however many paths the scenario simulates. Its feedback reads each path's inventories
+and factor level L.
 
 The game comes from :func:`policies.equilibrium.adapters.game_for`; ``.solve()`` returns a
 solution with ``feedback_policy(agent_name)`` and ``open_loop_policy(agent_name)``.
@@ -23,6 +26,12 @@ from policies.base import Policy
 from policies.equilibrium.adapters import game_for
 from policies.registry import PolicyContext, register_policy
 
+REGRESSION_STEPS = 50
+"""At most this many time steps for the played stochastic §5 solve."""
+
+REGRESSION_PATHS = 500
+"""At most this many Monte Carlo paths for the played stochastic §5 solve."""
+
 
 def _solution(context: PolicyContext) -> Any:
     """Solve the scenario's game once per build and share the solution among its agents."""
@@ -31,10 +40,14 @@ def _solution(context: PolicyContext) -> Any:
         game = game_for(scenario)
         options = {}
         if getattr(game, "stochastic", False):
-            # §5 with ε > 0 or a random factor: regression Monte Carlo on the engine's time grid
-            # with the scenario's number of paths (cost ∝ steps × paths); the Picard iteration
-            # stops at a relative field change of 1e-3, below the regression's own error
-            options = {"steps": scenario.steps, "paths": scenario.paths, "tolerance": 1e-3}
+            # §5 with ε > 0 or a random factor: regression Monte Carlo (cost ∝ steps × paths);
+            # the Picard iteration stops at a relative field change of 1e-3, below the
+            # regression's own error
+            options = {
+                "steps": min(scenario.steps, REGRESSION_STEPS),
+                "paths": min(scenario.paths, REGRESSION_PATHS),
+                "tolerance": 1e-3,
+            }
         context.cache["equilibrium"] = game.solve(**options)
     return context.cache["equilibrium"]
 

@@ -94,10 +94,10 @@ def atomic_output_dir(
                 "whole folder is replaced by a run, so choose a new or empty output folder"
             )
         _remove_staging_debris(target)
-        with _sigint_deferred():  # no Ctrl-C between creating the folder and knowing its name
+        with ctrl_c_deferred():  # no Ctrl-C between creating the folder and knowing its name
             staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(target), dir=parent))
         yield staging
-        with _sigint_deferred():  # the swap and the clean-up run whole; Ctrl-C acts after them
+        with ctrl_c_deferred():  # the swap and the clean-up run whole; Ctrl-C acts after them
             for entry in os.scandir(staging):
                 if entry.is_file():
                     _fsync_path(entry.path)
@@ -107,7 +107,7 @@ def atomic_output_dir(
             shutil.rmtree(staging, ignore_errors=True)  # the previous outputs, swapped out
             staging = None
     except BaseException:
-        with _sigint_deferred():  # a second Ctrl-C must not stop the clean-up half-way
+        with ctrl_c_deferred():  # a second Ctrl-C must not stop the clean-up half-way
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
                 if created:
@@ -119,7 +119,7 @@ def atomic_output_dir(
 
 
 @contextlib.contextmanager
-def _sigint_deferred() -> Iterator[None]:
+def ctrl_c_deferred() -> Iterator[None]:
     """Hold a Ctrl-C (SIGINT) until the block has finished, then deliver it as it would have
     been (``KeyboardInterrupt`` with Python's default handler). File-system steps that must not
     be cut half-way (creating the staging folder, the swap, deleting a staging folder) run in

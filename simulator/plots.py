@@ -24,6 +24,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from simulator.outputs import ctrl_c_deferred
 from simulator.result import AgentPath, SimulationResult
 
 MAX_PLOTTED_PATHS = 16
@@ -38,8 +39,12 @@ _LEFT, _RIGHT, _BOTTOM, _TOP = 0.75, 0.15, 0.5, 0.55  # figure margins, inches
 
 
 def render_all(result: SimulationResult) -> dict[str, bytes]:
-    """All plots of ``result`` as ``{file name: PNG bytes}`` (see the module docstring)."""
-    with mpl.style.context("default"):
+    """All plots of ``result`` as ``{file name: PNG bytes}`` (see the module docstring).
+
+    A Ctrl-C is held until the figures are rendered (:func:`simulator.outputs.ctrl_c_deferred`):
+    matplotlib is not interrupt-safe, and an interrupt inside its transforms could be swallowed
+    and surface later as an unrelated error ("Invalid bounding box") instead of the interrupt."""
+    with ctrl_c_deferred(), mpl.style.context("default"):
         return {
             "inventories.png": _png(plot_inventories(result)),
             "actions.png": _png(plot_actions(result)),

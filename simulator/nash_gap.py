@@ -85,13 +85,16 @@ def _fluid(scenario: Scenario) -> None:
         raise ValueError(f"flow = {scenario.flow!r}; the Nash gap needs flow = 'fluid'")
 
 
-def execution_profile(scenario: Scenario, seed: int = 0) -> tuple[ExecutionGame, np.ndarray]:
+def execution_profile(
+    scenario: Scenario, seed: int = 0, cache: dict | None = None
+) -> tuple[ExecutionGame, np.ndarray]:
     """The game of a fluid ``impact`` scenario and the rate schedules ``(steps, N)`` its
     policies play (one simulated fluid path: deterministic noise rates make every profile
-    deterministic; σ of the reference price does not affect expected payoffs)."""
+    deterministic; σ of the reference price does not affect expected payoffs). ``cache``: the
+    policy-factory cache (:func:`nash_gap`)."""
     _fluid(scenario)
     game = execution_game(scenario)
-    res = simulate(scenario, paths=1, seed=seed)
+    res = simulate(scenario, paths=1, seed=seed, policies=_played(scenario, cache))
     rates = np.column_stack([res.agent(name).rate[:, 0] for name in game.agent_names])
     return game, rates
 
@@ -118,7 +121,7 @@ def _played(scenario: Scenario, cache: dict | None = None) -> dict[str, Policy]:
 
 
 def best_quote_profile(
-    scenario: Scenario, seed: int = 0
+    scenario: Scenario, seed: int = 0, cache: dict | None = None
 ) -> tuple[DiscreteBestQuoteGame, np.ndarray, np.ndarray]:
     """The market and the profile's schedules ``(N_t, n)``, ``(N_m, n, 2)`` played in a
     ``best_quote`` / ``acas`` scenario.
@@ -127,13 +130,14 @@ def best_quote_profile(
     (volatility 0: P is a martingale, so the expected payoffs are unchanged and a policy that
     reads the price cannot make the profile random). The policies are built from the original
     scenario, so parameters that default to the price volatility keep their values.
+    ``cache``: the policy-factory cache (:func:`nash_gap`).
     """
     _fluid(scenario)
     market = discrete_best_quote_game(scenario)
     frozen = dataclasses.replace(
         scenario, price=dataclasses.replace(scenario.price, volatility=0.0)
     )
-    res = simulate(frozen, paths=1, seed=seed, policies=_played(scenario))
+    res = simulate(frozen, paths=1, seed=seed, policies=_played(scenario, cache))
     return (market, *_schedules(res, scenario))
 
 
@@ -168,21 +172,25 @@ def logit_profile(
     return (market, *_schedules(res, scenario))
 
 
-def scenario_nash_gap(scenario: Scenario, seed: int = 0, paths: int | None = None) -> pd.DataFrame:
+def scenario_nash_gap(
+    scenario: Scenario, seed: int = 0, paths: int | None = None, cache: dict | None = None
+) -> pd.DataFrame:
     """The game's Nash-gap table of the profile a scenario plays (no ``policy`` column).
     ``paths``: Monte Carlo paths of the logit estimate (default the scenario's; ignored by the
-    fluid §2–§4 computations)."""
+    fluid §2–§4 computations); ``cache``: the policy-factory cache (:func:`nash_gap`)."""
     kind = scenario.market.kind
     if kind == "impact":
-        return execution_nash_gap(*execution_profile(scenario, seed=seed))
+        return execution_nash_gap(*execution_profile(scenario, seed=seed, cache=cache))
     if kind in ("best_quote", "acas"):
-        return market_making_nash_gap(*best_quote_profile(scenario, seed=seed))
+        return market_making_nash_gap(*best_quote_profile(scenario, seed=seed, cache=cache))
     if kind == "logit":
-        return logit_nash_gap(scenario, seed=seed, paths=paths)
+        return logit_nash_gap(scenario, seed=seed, paths=paths, cache=cache)
     raise ValueError(f"market.kind = {kind!r} has no Nash-gap computation; allowed: {KINDS}")
 
 
-def nash_gap(scenario: Scenario, seed: int = 0, paths: int | None = None) -> pd.DataFrame:
+def nash_gap(
+    scenario: Scenario, seed: int = 0, paths: int | None = None, *, cache: dict | None = None
+) -> pd.DataFrame:
     """Nash gap of the profile that ``scenario``'s policies play.
 
     Returns a DataFrame with columns agent, policy, role, payoff, best_response_payoff, gain
@@ -190,8 +198,11 @@ def nash_gap(scenario: Scenario, seed: int = 0, paths: int | None = None) -> pd.
     (deterministic noise). §5 logit: a Monte Carlo estimate on ``paths`` paths (default the
     scenario's) with 95% confidence half-widths ``payoff_ci95``, ``best_response_payoff_ci95``,
     ``gain_ci95`` and the mean model's exact ``mean_model_gain`` (:func:`logit_nash_gap`).
+    ``cache``: the policy-factory cache of an earlier build of the scenario's policies
+    (:func:`simulator.simulation.build_policies`), so that an equilibrium solved there is
+    reused instead of solved again (default: a fresh one).
     """
-    gap = scenario_nash_gap(scenario, seed=seed, paths=paths)
+    gap = scenario_nash_gap(scenario, seed=seed, paths=paths, cache=cache)
     policies = {a.name: a.policy for a in scenario.agents}
     gap.insert(1, "policy", gap["agent"].map(policies))
     return gap
@@ -260,25 +271,27 @@ class BestResponses:
         return {**self.profile, agent: self.best[agent]}
 
 
-def best_responses(scenario: Scenario, seed: int = 0, paths: int | None = None) -> BestResponses:
+def best_responses(
+    scenario: Scenario, seed: int = 0, paths: int | None = None, cache: dict | None = None
+) -> BestResponses:
     """Each strategic agent's best response to ``scenario``'s profile, as policies (same
     markets and flows as :func:`nash_gap`; ``paths``: the logit market's Monte Carlo paths,
-    default the scenario's)."""
+    default the scenario's; ``cache``: the policy-factory cache, as in :func:`nash_gap`)."""
     kind = scenario.market.kind
     played = {a.name: f"{a.policy}_schedule" for a in scenario.agents}
     profile: dict[str, Policy] = {}
     best: dict[str, SchedulePolicy] = {}
     if kind == "impact":
-        game, rates = execution_profile(scenario, seed=seed)
+        game, rates = execution_profile(scenario, seed=seed, cache=cache)
         for i, name in enumerate(game.agent_names):
             u = execution_best_response(game, rates, i).schedule
             profile[name] = SchedulePolicy("trader", played[name], rates[:, i])
             best[name] = SchedulePolicy("trader", "best_response", u)
     elif kind in ("best_quote", "acas"):
-        market, rates, quotes = best_quote_profile(scenario, seed=seed)
+        market, rates, quotes = best_quote_profile(scenario, seed=seed, cache=cache)
         profile, best, _ = _best_quote_responses(market, rates, quotes, played)
     elif kind == "logit":
-        return _logit_responses(scenario, seed, paths)
+        return _logit_responses(scenario, seed, paths, cache)
     else:
         raise ValueError(
             f"market.kind = {kind!r} has no best-response computation; allowed: {KINDS}"
@@ -311,7 +324,9 @@ def _mc_paths(scenario: Scenario, paths: int | None) -> int:
     return int(paths)
 
 
-def _logit_responses(scenario: Scenario, seed: int, paths: int | None) -> BestResponses:
+def _logit_responses(
+    scenario: Scenario, seed: int, paths: int | None, cache: dict | None = None
+) -> BestResponses:
     """§5: mean-model best-response schedules; the profile replayed path by path."""
     paths = _mc_paths(scenario, paths)
     fits = memory_plan(scenario, paths, paths)  # every path recorded, in one block
@@ -320,7 +335,7 @@ def _logit_responses(scenario: Scenario, seed: int, paths: int | None) -> BestRe
             f"paths = {paths}: the logit Nash gap replays the recorded play of all paths in one "
             f"block, and at most {fits} paths fit in one block here; allowed: paths <= {fits}"
         )
-    cache: dict = {}
+    cache = {} if cache is None else cache
     market, rates, quotes = logit_profile(scenario, seed=seed, cache=cache)
     played = {a.name: f"{a.policy}_schedule" for a in scenario.agents}
     _, best, mean_gains = _best_quote_responses(market, rates, quotes, played)
@@ -338,7 +353,9 @@ def _logit_responses(scenario: Scenario, seed: int, paths: int | None) -> BestRe
     return BestResponses(profile, best, paths, pd.Series(mean_gains, name="gain"), res)
 
 
-def logit_nash_gap(scenario: Scenario, seed: int = 0, paths: int | None = None) -> pd.DataFrame:
+def logit_nash_gap(
+    scenario: Scenario, seed: int = 0, paths: int | None = None, cache: dict | None = None
+) -> pd.DataFrame:
     """Monte Carlo Nash gap of a ``logit`` scenario's profile (module docstring, §5).
 
     One row per strategic agent: agent, role, payoff ± ``payoff_ci95`` (mean J under the
@@ -346,8 +363,9 @@ def logit_nash_gap(scenario: Scenario, seed: int = 0, paths: int | None = None) 
     best-response schedule against the others' recorded play), gain ± ``gain_ci95`` (the paired
     difference on common random numbers; a lower bound of the true gap up to Monte Carlo error)
     and ``mean_model_gain`` (the exact gap of the mean model). Intervals: 95% Student-t.
+    ``cache``: the policy-factory cache (:func:`nash_gap`).
     """
-    responses = _logit_responses(scenario, seed, paths)
+    responses = _logit_responses(scenario, seed, paths, cache)
     res = responses.result
     mean_gain = responses.mean_model_gain
     rows = []

@@ -186,3 +186,36 @@ def test_cli_prints_the_verdict_and_the_table_and_writes_the_report(tmp_path, ca
     assert main([*args[:2], "--paths", "1"]) == EXIT_INVALID
     err = capsys.readouterr().err
     assert "paths = 1 must be an integer >= 2" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("file", ["logit_vs_heuristics.toml", "acas_vs_heuristics_fluid.toml"])
+def test_compare_solves_the_equilibrium_once(file, monkeypatch):
+    """The profiles and the Nash gaps share one solve of the game (the policy-factory cache is
+    handed to ``nash_gap``): a solve costs seconds to minutes in the stochastic §5 game."""
+    from policies.equilibrium import adapters
+
+    solves = []
+    original = adapters.game_for
+
+    class Counted:
+        """The game, with its solves counted."""
+
+        def __init__(self, game):
+            self.game = game
+
+        def __getattr__(self, name):
+            return getattr(self.game, name)
+
+        def solve(self, *args, **kwargs):
+            solves.append(self.game)
+            return self.game.solve(*args, **kwargs)
+
+    def counting(scenario):
+        return Counted(original(scenario))
+
+    monkeypatch.setattr(adapters, "game_for", counting)
+    monkeypatch.setattr("policies.equilibrium.play.game_for", counting)
+    scenario = dataclasses.replace(load_scenario(RUNS / file), steps=20, paths=16)
+    result = compare(scenario, paths=16)
+    assert "equilibrium" in set(result.profiles["profile"])
+    assert len(result.regret) and len(solves) == len({repr(g) for g in solves}), solves

@@ -323,7 +323,7 @@ class LogitGame(TradersAndMakers):
         deterministic one as a check): regression Monte Carlo of :mod:`logit_regression` with
         ``steps`` time steps, ``paths`` Monte Carlo paths (training and, independently, the
         values), a polynomial basis of total ``degree``, regression points jittered by
-        ``dispersion``, Picard iterations until the relative field change is ≤ ``tolerance``
+        ``dispersion``, relaxed Picard iterations until the fixed-point residual is ≤ ``tolerance``
         (at most ``max_iterations``), random numbers from ``seed`` (same seed, same numbers).
 
         The grid PDE of the decoupling field (games of at most 3 agents, the independent second

@@ -22,11 +22,18 @@ on one BLAS thread.
 Regression points: the states of a forward simulation of (Q, L) under the current field, jittered
 by ``dispersion`` (Gaussian, in every coordinate) so that the field is fitted on a neighbourhood
 of the paths even where ε is small (the feedback is also used off the path: deviations,
-heuristic opponents). Picard iteration on the FBSDE: simulate under uᵏ, fit uᵏ⁺¹ backwards, until
-the field stops moving on the paths (relative change < ``tolerance``); u⁰ is the deterministic
-game's first-order decoupling field (ε = 0, the factor on its mean path). The same random numbers
-serve every Picard iteration, so the iteration is a deterministic map and converges to its fixed
-point; one that does not converge raises :class:`~policies.equilibrium.logit_bvp.LogitSolveError`.
+heuristic opponents). Picard iteration on the FBSDE: simulate under uᵏ, fit T(uᵏ) backwards on
+those paths, until the fixed-point residual ``max |T(uᵏ) − uᵏ| / (1 + max |T(uᵏ)|)`` on the paths
+is ≤ ``tolerance`` (the returned field is T(uᵏ)); u⁰ is the deterministic game's first-order
+decoupling field (ε = 0, the factor on its mean path). The same random numbers serve every
+Picard iteration, so T is a deterministic map. T depends on uᵏ only through where the paths put
+the regression points, but where a truncation binds (ε, ξ̃, ξ) the fitted polynomial moves with
+them and T need not contract: iterated as is it can cycle at the regression's error level.
+The iteration is therefore relaxed, ``uᵏ⁺¹ = (1 − ω_k)·uᵏ + ω_k·T(uᵏ)`` (same fixed points),
+with Aitken's dynamic factor ω_k (Irons & Tuck 1969; Küttler & Wall 2008), the secant estimate
+of the best factor along the dominant error mode, kept in [1/16, 1] (ω = 1 where plain Picard
+contracts monotonically); the blend of two fitted polynomials is exact (:meth:`Field.blend`).
+One that does not converge raises :class:`~policies.equilibrium.logit_bvp.LogitSolveError`.
 
 Values J: an independent Monte Carlo of the converged feedback on the same grid with the engine's
 accounting (payoff rates × Δt, the exact ∫φQ² of the linear inventory path of each step,
@@ -112,6 +119,18 @@ class Basis:
             term = lap @ term / m
             out += term
         return out
+
+    def affine(self, coef: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        """Coefficients of ``z ↦ u(scale ⊙ z + shift)`` for u = basis·coef (exact): Taylor's
+        shift ``exp(Σ_l shift_l ∂_l)`` (nilpotent on polynomials), then each monomial z^e
+        times ``Π_l scale_l^{e_l}``."""
+        step = np.tensordot(shift, self.deriv, axes=1)
+        out, term = coef.copy(), coef
+        for m in range(1, self.degree + 1):
+            term = step @ term / m
+            out += term
+        factor = np.prod(np.asarray(scale, dtype=float) ** self.exponents, axis=1)
+        return out * factor.reshape((-1,) + (1,) * (coef.ndim - 1))
 
     def gradient(self, coef: np.ndarray, z: np.ndarray) -> np.ndarray:
         """∂u/∂z at points z (M, dim) for u = basis·coef (K, n) → (M, dim, n)."""
@@ -252,6 +271,22 @@ class Field:
         s = self.scale[j]
         z = (mean - self.center[j]) / s
         return self.basis.gradient(self._heat_coef(j)[:, :n], z) / s[None, :, None]
+
+    def blend(self, other: Field, weight: float) -> Field:
+        """The field ``(1 − weight)·self + weight·other`` (adjoint and value), exactly, in
+        ``other``'s standardisation: polynomials of total degree d stay polynomials of degree d
+        under the affine change of variables between two standardisations."""
+        coef = np.empty_like(other.coef)
+        for j in range(other.steps):
+            moved = self.basis.affine(
+                self.coef[j],
+                other.scale[j] / self.scale[j],
+                (other.center[j] - self.center[j]) / self.scale[j],
+            )
+            coef[j] = (1.0 - weight) * moved + weight * other.coef[j]
+        return Field(
+            other.basis, other.dt, other.center, other.scale, coef, other.terminal, other.variance
+        )
 
     def at_time(self, t: float, x: np.ndarray) -> np.ndarray:
         """u(t, x), linear in t between grid times."""
@@ -458,8 +493,30 @@ class RegressionResult(NamedTuple):
     picard_iterations: int
     picard_residual: float
     picard_history: list[float]
+    relaxation: float  # the Picard iteration's final relaxation factor ω
     regression_residual: float
     explicit_fraction: float  # regression points of the last sweep that took the explicit step
+
+
+MIN_RELAXATION = 1.0 / 16.0
+"""The smallest relaxation factor ω of the Picard iteration."""
+
+
+def _aitken(
+    relaxation: float, residual: np.ndarray, previous: tuple[FieldFn, Field], states: np.ndarray
+) -> float:
+    """Aitken's dynamic relaxation factor ``ω_k = −ω_{k−1}·⟨r_{k−1}, r_k − r_{k−1}⟩ /
+    |r_k − r_{k−1}|²`` from the fixed-point residuals r = T(u) − u of the last two iterates,
+    both evaluated on the current paths ``states`` (N, M, D); kept in [MIN_RELAXATION, 1]."""
+    field_before, fitted_before = previous
+    before = np.stack(
+        [fitted_before(j, x) - field_before(j, x) for j, x in enumerate(states)]
+    ).ravel()
+    diff = residual.ravel() - before
+    norm = float(diff @ diff)
+    if norm == 0.0:
+        return relaxation
+    return min(max(-relaxation * float(before @ diff) / norm, MIN_RELAXATION), 1.0)
 
 
 def solve_regression(
@@ -474,9 +531,9 @@ def solve_regression(
     max_iterations: int,
     seed: int,
 ) -> RegressionResult:
-    """Picard iteration of simulate → backward from the field ``warm``, then the value Monte
-    Carlo (see the module docstring). Raises :class:`LogitSolveError` if the Picard iteration
-    does not reach ``tolerance`` within ``max_iterations``."""
+    """Relaxed Picard iteration of simulate → backward from the field ``warm``, then the value
+    Monte Carlo (see the module docstring). Raises :class:`LogitSolveError` if the fixed-point
+    residual does not reach ``tolerance`` within ``max_iterations``."""
     pb = model.problem
     dt = pb.horizon / steps
     dim = model.dim
@@ -489,6 +546,8 @@ def solve_regression(
     basis = Basis(dim, degree)
     current: FieldFn = warm
     history: list[float] = []
+    relaxation = 1.0
+    previous: tuple[FieldFn, Field] | None = None  # (u^{k−1}, T(u^{k−1}))
     fld, resid, stragglers = None, 0.0, 0.0
     for _ in range(max_iterations):
         fwd = simulate(model, current, x0, normals, dt)
@@ -497,20 +556,23 @@ def solve_regression(
         pts[0] = fwd.states[1]
         pts += jitter
         fld, resid, stragglers = backward(model, basis, pts, dt, current)
-        change, size = 0.0, 0.0
-        for j in range(steps):
-            new, old = fld(j, fwd.states[j]), current(j, fwd.states[j])
-            change = max(change, float(np.max(np.abs(new - old))))
-            size = max(size, float(np.max(np.abs(new))))
-        history.append(change / (1.0 + size))
-        current = fld
+        states = fwd.states[:-1]
+        new = np.stack([fld(j, x) for j, x in enumerate(states)])
+        residual = new - np.stack([current(j, x) for j, x in enumerate(states)])
+        history.append(float(np.max(np.abs(residual))) / (1.0 + float(np.max(np.abs(new)))))
         if history[-1] <= tolerance:
             break
+        if previous is not None:
+            relaxation = _aitken(relaxation, residual, previous, states)
+        previous = current, fld
+        relaxed = relaxation < 1.0 and isinstance(current, Field)
+        current = current.blend(fld, relaxation) if relaxed else fld
     else:
         raise LogitSolveError(
             f"max_iterations = {max_iterations}: the Picard iteration did not reach tolerance "
-            f"= {tolerance:g} (relative field changes {[f'{h:.2e}' for h in history[-4:]]}); "
-            "raise max_iterations or tolerance, or refine steps"
+            f"= {tolerance:g} (fixed-point residuals {[f'{h:.2e}' for h in history[-4:]]}, "
+            f"relaxation {relaxation:g}); raise max_iterations or tolerance, or refine steps "
+            "or paths"
         )
     value_normals = value_rng.standard_normal((steps, paths, dim))
     fwd = simulate(model, fld, x0, value_normals, dt, values=fld)
@@ -529,6 +591,7 @@ def solve_regression(
         len(history),
         history[-1],
         history,
+        relaxation,
         resid,
         stragglers,
     )
@@ -550,6 +613,7 @@ def describe(
         "picard_iterations": result.picard_iterations,
         "picard_residual": result.picard_residual,
         "picard_history": list(result.picard_history),
+        "picard_relaxation": result.relaxation,
         "regression_residual": result.regression_residual,
         "explicit_step_fraction": result.explicit_fraction,
         "value_std_error": se,

@@ -41,7 +41,7 @@ def _solution(context: PolicyContext) -> Any:
         options = {}
         if getattr(game, "stochastic", False):
             # §5 with ε > 0 or a random factor: regression Monte Carlo (cost ∝ steps × paths);
-            # the Picard iteration stops at a relative field change of 1e-3, below the
+            # the relaxed Picard iteration stops at a fixed-point residual of 1e-3, below the
             # regression's own error
             options = {
                 "steps": min(scenario.steps, REGRESSION_STEPS),

@@ -148,9 +148,11 @@ def compare(
         from simulator.nash_gap import nash_gap
 
         try:  # (the §5 gap is a Monte Carlo estimate on the comparison's paths and seed)
-            gap_written = nash_gap(scenario, seed=seed, paths=paths)
-            gap_eq = nash_gap(everyone_eq, seed=seed, paths=paths)
-            profiles += best_response_profiles(scenario, seed, paths)
+            gap_written = nash_gap(scenario, seed=seed, paths=paths, cache=_cache(caches, scenario))
+            gap_eq = nash_gap(
+                everyone_eq, seed=seed, paths=paths, cache=_cache(caches, everyone_eq)
+            )
+            profiles += best_response_profiles(scenario, seed, paths, _cache(caches, scenario))
         except (ValueError, RuntimeError) as exc:
             gap_written = gap_eq = None
             notes.append(f"No Nash gap or best responses: {_first_line(exc)}.")

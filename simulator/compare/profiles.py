@@ -147,15 +147,16 @@ def tournament_profiles(
 
 
 def best_response_profiles(
-    scenario: Scenario, seed: int, paths: int | None = None
+    scenario: Scenario, seed: int, paths: int | None = None, cache: dict | None = None
 ) -> list[Profile]:
     """One profile per agent: its best response to the profile as written (others' strategies
     held fixed, :func:`simulator.nash_gap.best_responses`); fluid flow (§2–§4) or the logit
     market, whose others replay their recorded play: simulate these profiles with ``paths``
-    paths and ``seed``."""
+    paths and ``seed``. ``cache``: the policy-factory cache of the scenario's policies (an
+    equilibrium solved there is not solved again)."""
     from simulator.nash_gap import best_responses
 
-    responses = best_responses(scenario, seed=seed, paths=paths)
+    responses = best_responses(scenario, seed=seed, paths=paths, cache=cache)
     return [
         Profile(
             f"{name}: best response", "best_response", name, scenario, responses.deviation(name)

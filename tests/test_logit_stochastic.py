@@ -132,6 +132,29 @@ def test_affine_change_of_variables_and_blend_of_fields_are_exact():
         assert np.allclose(mix.value(j, x), want, atol=1e-11)
 
 
+def test_diagnostics_say_where_the_truncations_bind():
+    """ξ = 0.05 is far below every maker's untruncated ask (≈ 1/ς + y): both asks sit at +ξ on
+    every path and step of the value simulation, as the public feedback confirms along the mean
+    path; the other labels are the deterministic game's (``rate_lower_bound``, …)."""
+    game = LogitGame(
+        **GAME, noise_buy_rate=15.0, noise_sell_rate=15.0, inventory_noise=0.3, max_spread=0.05
+    )
+    sol = game.solve(steps=20, paths=100, tolerance=1e-3)
+    d = sol.diagnostics
+    fractions = {(b["agent"], b["kind"]): b["fraction"] for b in d["binding_fractions"]}
+    assert d["truncation_binds"]
+    assert fractions[("maker_0", "ask_at_+max_spread")] == 1.0
+    assert fractions[("maker_1", "ask_at_+max_spread")] == 1.0
+    assert all(0.0 < f <= 1.0 for f in fractions.values())
+    kinds = {"rate_lower_bound", "rate_upper_bound"} | {
+        f"{side}_at_{sign}max_spread" for side in ("ask", "bid") for sign in "+-"
+    }
+    assert {kind for _, kind in fractions} <= kinds
+    for k, t in enumerate(sol.time[:-1]):
+        fb = sol.feedback(t, sol.inventory[k][None, :])
+        assert np.all(fb.ask == 0.05)
+
+
 def test_relaxed_picard_converges_where_plain_picard_cycles(monkeypatch):
     """runs/logit.toml (ξ = 5 and the rate bound ε bind) on 20 steps with 500 training paths:
     plain Picard (ω = 1) cycles at the regression's error level (fixed-point residuals of

@@ -384,7 +384,7 @@ class LogitGame(TradersAndMakers):
             max_iterations,
             seed,
         )
-        diag = describe(res, steps, paths, degree, dispersion, model.dim)
+        diag = describe(res, steps, paths, degree, dispersion, model.dim, self.names)
         return StochasticLogitSolution._build(self, model, res, diag)
 
     @single_threaded  # small dense systems

@@ -37,20 +37,28 @@ One that does not converge raises :class:`~policies.equilibrium.logit_bvp.LogitS
 
 Values J: an independent Monte Carlo of the converged feedback on the same grid with the engine's
 accounting (payoff rates × Δt, the exact ∫φQ² of the linear inventory path of each step,
-−A·Q_T²), reported with their standard errors.
+−A·Q_T²), reported with their standard errors. The same simulation counts, for every rate bound
+and ±ξ, the fraction of path-steps where it binds (the stochastic counterpart of the
+deterministic game's switching times).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.linalg
 
-from policies.equilibrium.logit_bvp import LogitProblem, LogitSolveError, drift, drift_jacobian
+from policies.equilibrium.logit_bvp import (
+    Drift,
+    LogitProblem,
+    LogitSolveError,
+    drift,
+    drift_jacobian,
+)
 
 FieldFn = Callable[[int, np.ndarray], np.ndarray]
 
@@ -417,7 +425,7 @@ def backward(
 class Forward(NamedTuple):
     """A forward simulation: states (N+1, M, D); payoffs J (M, n) and, with a value field, the
     payoffs minus the martingale ``Σ_j V_{j+1}(X_{j+1}) − E[V_{j+1}(X_{j+1}) | X_j]`` (same
-    mean, smaller variance: the control variate); mean path."""
+    mean, smaller variance: the control variate); mean path; where the truncations bind."""
 
     states: np.ndarray
     payoffs: np.ndarray | None
@@ -426,6 +434,25 @@ class Forward(NamedTuple):
     mean_rate: np.ndarray  # (N+1, NT)
     mean_ask: np.ndarray  # (N+1, NM)
     mean_bid: np.ndarray  # (N+1, NM)
+    binding: dict[tuple[int, str], float]  # (agent index, kind): fraction of path-steps
+
+
+def _binding(pb: LogitProblem, d: Drift) -> dict[tuple[int, str], np.ndarray]:
+    """Paths (M,) bool per (agent index, kind) where a truncation binds at the controls ``d``:
+    a trader's rate at a finite bound of ``[ε, ξ̃]`` (``rate_lower_bound`` / ``_upper_``, as in
+    the deterministic game's switching labels), a maker's quote at ±ξ."""
+    out: dict[tuple[int, str], np.ndarray] = {}
+    lo, hi = pb.rate_bounds()
+    for i in range(pb.n_traders):
+        for kind, bound in (("rate_lower_bound", lo[i]), ("rate_upper_bound", hi[i])):
+            if math.isfinite(bound):
+                out[i, kind] = d.rate[:, i] == bound
+    if math.isfinite(pb.max_spread):
+        for j in range(pb.n_makers):
+            for side, quote in (("ask", d.ask[:, j]), ("bid", d.bid[:, j])):
+                out[pb.n_traders + j, f"{side}_at_+max_spread"] = quote == pb.max_spread
+                out[pb.n_traders + j, f"{side}_at_-max_spread"] = quote == -pb.max_spread
+    return out
 
 
 def simulate(
@@ -454,6 +481,7 @@ def simulate(
     mean_r = np.empty((nsteps + 1, pb.n_traders))
     mean_a = np.empty((nsteps + 1, pb.n_makers))
     mean_b = np.empty((nsteps + 1, pb.n_makers))
+    binds: dict[tuple[int, str], int] = {}
     for j in range(nsteps + 1):
         t = min(j * dt, pb.horizon)
         x = states[j]
@@ -463,6 +491,8 @@ def simulate(
         mean_a[j], mean_b[j] = d.ask.mean(0), d.bid.mean(0)
         if j == nsteps:
             break
+        for key, hit in _binding(pb, d).items():
+            binds[key] = binds.get(key, 0) + int(np.count_nonzero(hit))
         mean = model.mean_step(x, d.dq, dt)
         nxt = mean.copy()
         nxt[:, :n] += eps * normals[j, :, :n]
@@ -479,7 +509,8 @@ def simulate(
         qt = states[-1, :, :n]
         pay = cash - running - np.asarray(pb.terminal) * qt * qt
         ctl = pay - martingale
-    return Forward(states, pay, ctl, mean_y, mean_r, mean_a, mean_b)
+    binding = {key: count / (nsteps * m) for key, count in binds.items()}
+    return Forward(states, pay, ctl, mean_y, mean_r, mean_a, mean_b, binding)
 
 
 # --------------------------------------------------------------------------- the solver
@@ -598,7 +629,13 @@ def solve_regression(
 
 
 def describe(
-    result: RegressionResult, steps: int, paths: int, degree: int, dispersion: float, dim: int
+    result: RegressionResult,
+    steps: int,
+    paths: int,
+    degree: int,
+    dispersion: float,
+    dim: int,
+    names: Sequence[str],
 ) -> dict[str, Any]:
     """The ``diagnostics`` of a regression solve."""
     se = float(np.max(result.std_errors))
@@ -622,4 +659,11 @@ def describe(
         "estimated_error": result.picard_residual
         + result.regression_residual
         + se / max(1.0, float(np.max(np.abs(result.values)))),
+        # where the truncations bind under the converged feedback (the value simulation)
+        "truncation_binds": any(f > 0 for f in result.forward.binding.values()),
+        "binding_fractions": [
+            {"agent": names[i], "kind": kind, "fraction": f}
+            for (i, kind), f in result.forward.binding.items()
+            if f > 0
+        ],
     }

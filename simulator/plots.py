@@ -15,7 +15,9 @@ gives the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import io
+from collections.abc import Iterator
 
 import matplotlib as mpl
 import matplotlib.style
@@ -38,13 +40,20 @@ _PANEL = (4.2, 2.8)  # inches per subplot panel
 _LEFT, _RIGHT, _BOTTOM, _TOP = 0.75, 0.15, 0.5, 0.55  # figure margins, inches
 
 
-def render_all(result: SimulationResult) -> dict[str, bytes]:
-    """All plots of ``result`` as ``{file name: PNG bytes}`` (see the module docstring).
-
-    A Ctrl-C is held until the figures are rendered (:func:`simulator.outputs.ctrl_c_deferred`):
-    matplotlib is not interrupt-safe, and an interrupt inside its transforms could be swallowed
-    and surface later as an unrelated error ("Invalid bounding box") instead of the interrupt."""
+@contextlib.contextmanager
+def rendering() -> Iterator[None]:
+    """The context every figure of the package is rendered in: matplotlib's default style, and
+    a Ctrl-C held until the block is done (:func:`simulator.outputs.ctrl_c_deferred`).
+    matplotlib is not interrupt-safe: an interrupt inside its transforms could be swallowed and
+    surface later as an unrelated error ("Invalid bounding box") instead of the interrupt."""
     with ctrl_c_deferred(), mpl.style.context("default"):
+        yield
+
+
+def render_all(result: SimulationResult) -> dict[str, bytes]:
+    """All plots of ``result`` as ``{file name: PNG bytes}`` (see the module docstring),
+    rendered in :func:`rendering`."""
+    with rendering():
         return {
             "inventories.png": _png(plot_inventories(result)),
             "actions.png": _png(plot_actions(result)),

@@ -7,6 +7,7 @@ policies before any test module is collected.
 from __future__ import annotations
 
 import os
+import signal
 
 # Pin BLAS/OpenMP to one thread before numpy is imported (this conftest is loaded before any
 # test module): the suite's matrix operations are small, and on this shared 2-core machine a
@@ -47,3 +48,12 @@ def cluster():
 
     with open_client(workers=2) as client:
         yield client.scheduler.address
+
+
+@pytest.fixture
+def ctrl_c_handled():
+    """Python's own Ctrl-C handler (``KeyboardInterrupt``) in this process for the test: a
+    shell that runs a job in the background makes it ignore SIGINT, and children inherit that."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

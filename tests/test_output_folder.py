@@ -61,14 +61,6 @@ def _cli(*args: str, **kw) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
-@pytest.fixture
-def ctrl_c_handled():
-    """Python's own Ctrl-C handler in this process for the test (see :data:`_CONSOLE`)."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
 def test_no_plots_into_an_old_folder_leaves_no_stale_pngs(scenario_file, tmp_path):
     out = tmp_path / "out"
     run(scenario_file, out=out, paths=16, progress=False, record_paths=2)

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import matplotlib as mpl
-import matplotlib.style
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from simulator.plots import DPI, _grid, _png
+from simulator.plots import DPI, _grid, _png, rendering
 
 if TYPE_CHECKING:
     from simulator.compare.core import ComparisonResult
@@ -29,8 +27,9 @@ _COLORS = {"equilibrium": "tab:blue", "as written": "tab:orange"}
 
 
 def render_figures(result: ComparisonResult) -> dict[str, bytes]:
-    """Every figure as ``{file name: PNG bytes}``."""
-    with mpl.style.context("default"):
+    """Every figure as ``{file name: PNG bytes}``, rendered in
+    :func:`simulator.plots.rendering`."""
+    with rendering():
         out = {"payoffs.png": _png(payoffs_figure(result))}
         if len(result.deviations):
             out["regret_heatmap.png"] = _png(heatmap_figure(result))

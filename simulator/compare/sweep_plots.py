@@ -7,13 +7,11 @@ Two cartesian axes: one heat map per agent. More axes: lines against the point n
 
 from __future__ import annotations
 
-import matplotlib as mpl
-import matplotlib.style
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from simulator.plots import _grid, _png
+from simulator.plots import _grid, _png, rendering
 
 _TITLES = {
     "equilibrium_advantage": "equilibrium advantage over the written heuristic (paired, ± 95% CI)",
@@ -25,7 +23,7 @@ def render_sweep_figures(table: pd.DataFrame, keys: list[str], zipped: bool) -> 
     """``{file name: PNG bytes}``: ``advantage.png`` and ``regret.png`` when they have data."""
     summary = table[table["table"] == "summary"]
     out = {}
-    with mpl.style.context("default"):
+    with rendering():
         for metric, name in (("equilibrium_advantage", "advantage.png"), ("regret", "regret.png")):
             rows = summary[summary["metric"] == metric]
             if rows.empty:

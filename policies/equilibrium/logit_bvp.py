@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from policies.equilibrium.logit_quotes import ShareFunction
+from policies.equilibrium.logit_quotes import LogitShares, Quotes, ShareFunction
 from policies.equilibrium.protocol import Feedback  # noqa: F401 - the controls type, re-exported
 
 
@@ -138,12 +138,27 @@ def drift(
     ``−(min δᵃ)v − βv²`` (buyers) or ``(min δᵇ)v − βv²`` (sellers); β is trader i's own βⁱ when
     the traders have one each.
     """
-    nt, nm = pb.n_traders, pb.n_makers
     y = np.asarray(y, dtype=float)
-    t = np.broadcast_to(np.asarray(t, dtype=float), y.shape[:-1])
-    ye, ym = y[..., :nt], y[..., nt:]
+    ym = y[..., pb.n_traders :]
     qa = pb.shares.quotes(ym, pb.max_spread)
     qb = pb.shares.quotes(-ym, pb.max_spread)
+    return _drift(pb, t, y, qa, qb, events, flows)[0]
+
+
+def _drift(
+    pb: LogitProblem,
+    t: np.ndarray | float,
+    y: np.ndarray,
+    qa: Quotes,
+    qb: Quotes,
+    events: bool,
+    flows: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[Drift, np.ndarray, np.ndarray]:
+    """:func:`drift` given the makers' quotes ``qa = ψᵃ(Yᵐ)``, ``qb = ψᵇ(Yᵐ)``; also returns the
+    total buy and sell flows ``â``, ``b̂`` (..., 1)."""
+    nt, nm = pb.n_traders, pb.n_makers
+    t = np.broadcast_to(np.asarray(t, dtype=float), y.shape[:-1])
+    ye = y[..., :nt]
     best_ask = qa.delta.min(-1, keepdims=True)
     best_bid = qb.delta.min(-1, keepdims=True)
     beta = pb.trader_impact(t)
@@ -182,7 +197,7 @@ def drift(
             cols.append(np.asarray(g(t), dtype=float))
         if cols:
             ev = np.stack(cols, axis=-1)
-    return Drift(
+    out = Drift(
         np.concatenate([v, dqm], -1),
         v,
         qa.delta,
@@ -190,6 +205,7 @@ def drift(
         np.concatenate([pay_e, pay_m], -1),
         ev,
     )
+    return out, a_hat, b_hat
 
 
 def drift_jacobian(
@@ -219,6 +235,54 @@ def drift_jacobian(
         d.events[..., 0, :],
     )
     return out, np.swapaxes(jac, -1, -2)
+
+
+def drift_derivative(
+    pb: LogitProblem,
+    t: np.ndarray | float,
+    y: np.ndarray,
+    flows: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[Drift, np.ndarray]:
+    """``f`` of (40)–(41) (bit-identical to :func:`drift`) and ``∂f/∂Y`` (..., n, n),
+    ``[..., i, k] = ∂fᵢ/∂Yᵏ``: exact for logit shares, :func:`drift_jacobian`'s differences for a
+    user ζ. ``flows`` as in :func:`drift`.
+
+    Chain rule through :func:`drift`, with ``∂ψ/∂y`` and ``∂ζ(ψ)/∂y`` of
+    :meth:`~policies.equilibrium.logit_quotes.LogitShares.quotes_with_derivative` (the bid side
+    ψᵇ(Yᵐ) = ψ(−Yᵐ) flips their sign): a trader's rate ``v = clip(raw, lo, hi)`` has
+    ``∂v/∂Yᵉ = 1/(2β)`` and ``∂v/∂Yᵐ = ∓(1/(2β))·∂(min δ)/∂Yᵐ`` (the best-quoting maker's row;
+    − for buyers at the ask, + for sellers at the bid) where it is not clipped, 0 where it is;
+    ``â = a + Σ_buyers v``, ``b̂ = b − Σ_sellers v``; the makers' ``−âζᵃ + b̂ζᵇ`` by the product
+    rule. One-sided at the kinks of f (a clip, a truncation or a tie for the best quote exactly
+    at the point).
+    """
+    if not isinstance(pb.shares, LogitShares):
+        return drift_jacobian(pb, t, y, flows=flows)
+    nt, n = pb.n_traders, pb.n
+    y = np.asarray(y, dtype=float)
+    ym = y[..., nt:]
+    qa, da, za = pb.shares.quotes_with_derivative(ym, pb.max_spread)
+    qb, db, zb = pb.shares.quotes_with_derivative(-ym, pb.max_spread)
+    d, a_hat, b_hat = _drift(pb, t, y, qa, qb, False, flows)
+    lead = y.shape[:-1]
+    beta = pb.trader_impact(np.broadcast_to(np.asarray(t, dtype=float), lead))
+    lo, hi = pb.rate_bounds()
+    gain = np.where((d.rate > lo) & (d.rate < hi), 0.5 / beta, 0.0)  # ∂v/∂raw · ∂raw/∂Yᵉ
+    best_a = np.take_along_axis(da, d.ask.argmin(-1)[..., None, None], -2)[..., 0, :]
+    best_b = -np.take_along_axis(db, d.bid.argmin(-1)[..., None, None], -2)[..., 0, :]
+    dv = np.zeros((*lead, nt, n))  # ∂vⁱ/∂Yᵏ
+    dv[..., :nt] = gain[..., :, None] * np.eye(nt)
+    dv[..., nt:] = gain[..., :, None] * np.where(
+        pb.buyer[:, None], -best_a[..., None, :], best_b[..., None, :]
+    )
+    da_hat = (dv * pb.buyer[:, None]).sum(-2)  # ∂â/∂Yᵏ
+    db_hat = -(dv * ~pb.buyer[:, None]).sum(-2)
+    dqm = (
+        -qa.shares[..., :, None] * da_hat[..., None, :]
+        + qb.shares[..., :, None] * db_hat[..., None, :]
+    )
+    dqm[..., nt:] += -a_hat[..., None] * za - b_hat[..., None] * zb
+    return d, np.concatenate([dv, dqm], -2)
 
 
 # --------------------------------------------------------------------------- Chebyshev tools

@@ -113,7 +113,41 @@ class LogitShares:
         return -self.sharpness * (s[..., :, None] * (np.eye(self.n) - s[..., None, :]))
 
     def quotes(self, y: np.ndarray, xi: float, tol: float = 1e-14, max_iter: int = 100) -> Quotes:
-        """ψ(y) of (44) (ask side; bid side: ``quotes(−y)``), see the module docstring.
+        """ψ(y) of (44) (ask side; bid side: ``quotes(−y)``), see the module docstring and
+        :meth:`_solve`."""
+        return self._solve(y, xi, tol, max_iter)[0]
+
+    def quotes_with_derivative(
+        self, y: np.ndarray, xi: float, tol: float = 1e-14, max_iter: int = 100
+    ) -> tuple[Quotes, np.ndarray, np.ndarray]:
+        """ψ(y) of (44) with ``∂δⁱ/∂yᵏ`` and ``∂ζⁱ/∂yᵏ`` (each (..., N, N), ``[..., i, k]``), by
+        implicit differentiation of the parametrisation that solves it (module docstring).
+
+        With ``cⁱ = oⁱ − ςyⁱ``: a free maker has ``uⁱ = G⁻¹(cⁱ + μ)``, ``ζⁱ = σ(uⁱ)``,
+        ``δⁱ = yⁱ + (1 + e^{uⁱ})/ς``, so ``dζⁱ = aᵢ(dcⁱ + dμ)`` with ``aᵢ = σ'(uⁱ)/G'(uⁱ) =
+        ζⁱ·pᵢ``, ``pᵢ = (1 − ζⁱ)/G'(uⁱ)``, and ``dδⁱ = pᵢ·dyⁱ + (1 − pᵢ)·dμ/ς`` (as
+        ``e^{uⁱ}/G'(uⁱ) = 1 − pᵢ``); a truncated one has ``dδⁱ = 0`` and ``dζⁱ = aᵢ·dμ`` with
+        ``aᵢ = ζⁱ``. ``Σζ = 1`` gives ``dμ = −Σ_free aᵢ·dcⁱ / Σ aᵢ = ς·Σ_free aᵢ·dyⁱ / Σ aᵢ``.
+        One-sided (the free branch) where a truncation is exactly at its kink. Bid side: the map
+        at ``−y``, whose derivatives in y are these with the sign flipped.
+        """
+        q, u = self._solve(y, xi, tol, max_iter)
+        eu, sigma, _ = _logistic(u)
+        free = q.delta == q.untruncated
+        p = np.where(free, (1.0 - sigma) / (1.0 + eu - sigma), 0.0)  # 0 where eᵘ = ∞
+        a = np.where(free, sigma * p, q.shares)
+        dmu = self.sharpness * np.where(free, a, 0.0) / a.sum(-1, keepdims=True)  # dμ/dyᵏ
+        eye = np.eye(self.n)
+        ddelta = free[..., :, None] * (
+            p[..., :, None] * eye + ((1.0 - p) / self.sharpness)[..., :, None] * dmu[..., None, :]
+        )
+        dzeta = a[..., :, None] * (dmu[..., None, :] - self.sharpness * free[..., :, None] * eye)
+        return q, ddelta, dzeta
+
+    def _solve(
+        self, y: np.ndarray, xi: float, tol: float, max_iter: int
+    ) -> tuple[Quotes, np.ndarray]:
+        """ψ(y) of (44) and each maker's ``uⁱ = logit(ζⁱ)`` of the free branch.
 
         ``Σζ(μ) = 1`` by Newton on ``F(μ) = log Σζ(μ)`` (exact in one step where every maker is
         truncated, as ζ ∝ e^μ there; concave between the kinks where a truncation starts or
@@ -124,7 +158,7 @@ class LogitShares:
         y = np.asarray(y, dtype=float)
         sig, o, n = self.sharpness, self.offsets, self.n
         flat = y.reshape(-1, n)
-        out = np.empty((3, *flat.shape))  # δ, ζ, δ̃ of the rows solved so far
+        out = np.empty((4, *flat.shape))  # δ, ζ, δ̃, u of the rows solved so far
         c = o - sig * flat
         lo, hi = self._bracket(c, xi)
         w_mean = math.log(1.0 / n) + n / (n - 1.0)  # w(1/N)
@@ -141,9 +175,10 @@ class LogitShares:
             total = s.sum(-1)
             res = total - 1.0
             done = (np.abs(res) <= tol) | (hi - lo <= 4e-16 * (1.0 + np.abs(mu)))
-            out[:, rows[done]] = delta[done], s[done] / total[done, None], d_free[done]
+            out[:, rows[done]] = delta[done], s[done] / total[done, None], d_free[done], u[done]
             if np.all(done):
-                return Quotes(*(a.reshape(y.shape) for a in out))
+                *quotes, u_out = (a.reshape(y.shape) for a in out)
+                return Quotes(*quotes), u_out
             go = ~done
             rows, c, mu, u, res, total = rows[go], c[go], mu[go], u[go], res[go], total[go]
             lo = np.where(res < 0, mu, lo[go])

@@ -57,7 +57,7 @@ from policies.equilibrium.logit_bvp import (
     LogitProblem,
     LogitSolveError,
     drift,
-    drift_jacobian,
+    drift_derivative,
 )
 
 FieldFn = Callable[[int, np.ndarray], np.ndarray]
@@ -337,8 +337,8 @@ def _implicit_step(
     max_iterations: int = 40,
 ) -> tuple[np.ndarray, int]:
     """Solve (*) for y = u_j(x) at the points x (M, D): ``y = E[u_{j+1}](mean_step(x, f(y)))
-    − 2φq·Δt`` by Newton path by path (Jacobian ``I − Δt·(∂E[u]/∂q)(∂f/∂y)``, ∂f/∂y by
-    batched differences), iterating only the points not yet converged; a point whose full step
+    − 2φq·Δt`` by Newton path by path (Jacobian ``I − Δt·(∂E[u]/∂q)(∂f/∂y)``, ∂f/∂y exact for
+    logit shares), iterating only the points not yet converged; a point whose full step
     does not lower its residual (Newton cycling across a kink of f) has its step halved. At most
     1% of the points may fail to converge: they take the explicit step (drift at ``y0``) and are
     counted; more raise :class:`LogitSolveError`."""
@@ -348,7 +348,7 @@ def _implicit_step(
     eye = np.eye(n)
 
     def residual(idx: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        d, f_y = drift_jacobian(pb, t, y, flows=(flows[0][idx], flows[1][idx]))
+        d, f_y = drift_derivative(pb, t, y, flows=(flows[0][idx], flows[1][idx]))
         mean = model.mean_step(x[idx], d.dq, dt)
         r = y - nxt.expected(j + 1, mean)[:, :n] + penalty[idx]
         g_q = nxt.expected_gradient(j + 1, mean)[:, :n, :]  # [m, l, i] = ∂E[u_i]/∂q_l

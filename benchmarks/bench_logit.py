@@ -23,7 +23,9 @@ Stochastic game (regression Monte Carlo, ``--stochastic``, default on; ``--quick
   factor and ε = 0.3, 40 steps, per Picard sweep and in total.
 * the relaxed Picard iteration on the example scenario runs/logit.toml (ξ = 5 and the rate
   bound ε bind) at the scenario policies' resolution (50 steps, 500 training paths, tolerance
-  1e-3), against the baseline in the same run: plain Picard (ω = 1), which cycles there.
+  1e-3), against two baselines in the same run: plain Picard (ω = 1), which cycles there, and
+  the implicit steps' Newton with the finite-difference ∂f/∂Y (``drift_jacobian``: n + 1 drift
+  evaluations) in place of the exact one (``drift_derivative``).
 
 Run: ``/work/venv/bin/python benchmarks/bench_logit.py [--repeats 3] [--quick] [--no-stochastic]``.
 """
@@ -177,37 +179,46 @@ def stochastic_rows(quick: bool) -> None:
         )
 
 
-def relaxation_rows() -> None:
-    """Relaxed vs plain Picard on runs/logit.toml at the played resolution (module docstring)."""
+def played_rows() -> None:
+    """runs/logit.toml at the played resolution against its baselines (module docstring)."""
     from pathlib import Path
 
     from policies.equilibrium import logit_regression
     from policies.equilibrium.adapters import logit_game
     from policies.equilibrium.logit import LogitSolveError
+    from policies.equilibrium.logit_bvp import drift_jacobian
     from policies.equilibrium.play import REGRESSION_PATHS, REGRESSION_STEPS
     from simulator import load_scenario
 
     game = logit_game(load_scenario(Path(__file__).resolve().parents[1] / "runs" / "logit.toml"))
     opts = dict(steps=REGRESSION_STEPS, paths=REGRESSION_PATHS, tolerance=1e-3)
     print(f"\nruns/logit.toml at {opts} (ξ = 5 and ε bind)")
-    aitken = logit_regression._aitken
-    for name, relaxation in (
-        ("Aitken-relaxed Picard", aitken),
-        ("baseline: plain Picard (ω = 1)", lambda omega, *_: 1.0),
+    own = {k: getattr(logit_regression, k) for k in ("_aitken", "drift_derivative")}
+    first = None
+    for name, patch in (
+        ("Aitken-relaxed Picard, exact ∂f/∂Y", {}),
+        ("baseline: plain Picard (ω = 1)", {"_aitken": lambda omega, *_: 1.0}),
+        ("baseline: finite-difference ∂f/∂Y", {"drift_derivative": drift_jacobian}),
     ):
-        logit_regression._aitken = relaxation
+        for attr, value in {**own, **patch}.items():
+            setattr(logit_regression, attr, value)
         t0 = time.perf_counter()
         try:
-            d = game.solve(**opts).diagnostics
+            sol = game.solve(**opts)
+            d, values = sol.diagnostics, sol.value.to_numpy()
+            first = values if first is None else first
+            moved = float(np.max(np.abs(values - first)) / np.abs(first).max())
             outcome = (
                 f"converged: {d['picard_iterations']} sweeps, fixed-point residual "
-                f"{d['picard_residual']:.1e}, estimated error {d['estimated_error']:.1e}"
+                f"{d['picard_residual']:.1e}, estimated error {d['estimated_error']:.1e}, "
+                f"values {moved:.0e} relative to the first row's"
             )
         except LogitSolveError as exc:
             outcome = f"fails: {str(exc).split(': ', 1)[1]}"
         finally:
-            logit_regression._aitken = aitken
-        print(f"{name:<32} {time.perf_counter() - t0:>7.1f} s  {outcome}")
+            for attr, value in own.items():
+                setattr(logit_regression, attr, value)
+        print(f"{name:<36} {time.perf_counter() - t0:>7.1f} s  {outcome}")
 
 
 def main() -> None:
@@ -241,7 +252,7 @@ def main() -> None:
     print("(shared 2-core machine: figures are noisy; best of", r, "runs)")
     if not args.no_stochastic:
         stochastic_rows(args.quick)
-        relaxation_rows()
+        played_rows()
 
 
 if __name__ == "__main__":

@@ -7,12 +7,14 @@ the factory cache) and each agent plays its own component of the solution:
 * ``equilibrium_open_loop``: the equilibrium schedule along the equilibrium path (the stochastic
   §5 game: the controls at the mean adjoint of its mean path).
 
-The stochastic §5 game (ε > 0 or a random factor) is solved by regression Monte Carlo on the
-scenario's time grid and paths, capped at :data:`REGRESSION_STEPS` steps and
-:data:`REGRESSION_PATHS` paths (Picard tolerance 1e-3): the fitted field is linear in t between
-its grid times, so the engine may step finer, and the cost (∝ steps × paths) stays that of a
-1e-3 solve however many paths the scenario simulates. Its feedback reads each path's inventories
-and factor level L.
+The stochastic §5 game (ε > 0 or a random factor) is solved by regression Monte Carlo on its own
+grid of :data:`REGRESSION_STEPS` steps with :data:`REGRESSION_PATHS` training paths (Picard
+tolerance 1e-3), whatever the scenario's steps and paths: the fitted field is linear in t between
+its grid times, so the engine may step finer or coarser; the cost (∝ steps × paths) does not
+grow with the paths a scenario simulates; and a scenario with few steps or paths still gets a
+solve that converges (ten steps, for one, leave too little regression signal per step for the
+Picard iteration to settle at 1e-3). Its feedback reads each path's inventories and factor
+level L.
 
 The game comes from :func:`policies.equilibrium.adapters.game_for`; ``.solve()`` returns a
 solution with ``feedback_policy(agent_name)`` and ``open_loop_policy(agent_name)``.
@@ -27,10 +29,10 @@ from policies.equilibrium.adapters import game_for
 from policies.registry import PolicyContext, register_policy
 
 REGRESSION_STEPS = 50
-"""At most this many time steps for the played stochastic §5 solve."""
+"""Time steps of the played stochastic §5 solve."""
 
 REGRESSION_PATHS = 500
-"""At most this many Monte Carlo paths for the played stochastic §5 solve."""
+"""Monte Carlo training paths of the played stochastic §5 solve."""
 
 
 def _solution(context: PolicyContext) -> Any:
@@ -40,12 +42,12 @@ def _solution(context: PolicyContext) -> Any:
         game = game_for(scenario)
         options = {}
         if getattr(game, "stochastic", False):
-            # §5 with ε > 0 or a random factor: regression Monte Carlo (cost ∝ steps × paths);
-            # the relaxed Picard iteration stops at a fixed-point residual of 1e-3, below the
-            # regression's own error
+            # §5 with ε > 0 or a random factor: regression Monte Carlo on its own grid (cost ∝
+            # steps × paths); the relaxed Picard iteration stops at a fixed-point residual of
+            # 1e-3, below the regression's own error
             options = {
-                "steps": min(scenario.steps, REGRESSION_STEPS),
-                "paths": min(scenario.paths, REGRESSION_PATHS),
+                "steps": REGRESSION_STEPS,
+                "paths": REGRESSION_PATHS,
                 "tolerance": 1e-3,
             }
         context.cache["equilibrium"] = game.solve(**options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -107,6 +108,21 @@ def test_logit_quote_map_extreme_adjoints_stay_finite():
         q = shares.quotes(y, xi)
         assert np.all(np.isfinite(q.delta))
         assert np.allclose(q.shares.sum(-1), 1.0, atol=1e-14)
+
+
+def test_logit_quote_map_from_underflowing_shares_bisects_silently():
+    """Adjoints of −800 put both makers at −ξ (first row), and the first guess of μ makes every
+    share underflow to 0 (log Σζ = −∞): the Newton step is replaced by bisection, without a
+    numpy warning reaching the user, and the shares are softmax(ςξ + o) = softmax(o) exactly."""
+    shares = build_shares("logit", 2.0, (0.0, 0.2), 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        q = shares.quotes(np.array([[-800.0, -800.0], [-800.0, 3.0]]), 5.0)
+    assert np.array_equal(q.delta[0], [-5.0, -5.0])
+    assert np.allclose(q.shares[0], np.exp([0.0, 0.2]) / np.exp([0.0, 0.2]).sum(), atol=1e-14)
+    # the second row: maker 0 undercuts to an interior quote, its first-order condition (43)
+    assert q.delta[1, 0] == pytest.approx(-800.0 + 1.0 / (2.0 * q.shares[1, 1]), abs=1e-6)
+    assert np.isclose(q.shares[1].sum(), 1.0, atol=1e-14)
 
 
 # ------------------------------------------------------------------------ deterministic game

@@ -229,7 +229,9 @@ def test_open_loop_scenario_policy_plays_the_mean_path_schedule(scenario, stocha
 
 def test_feedback_is_vectorised_over_paths_and_needs_the_factor_level(stochastic):
     sol = stochastic
-    q = sol.inventory[REGRESSION_STEPS // 2] + np.array([[0.0, 0.0, 0.0], [0.2, -0.1, 0.1], [-0.3, 0.2, 0.0]])
+    q = sol.inventory[REGRESSION_STEPS // 2] + np.array(
+        [[0.0, 0.0, 0.0], [0.2, -0.1, 0.1], [-0.3, 0.2, 0.0]]
+    )
     fb = sol.feedback(0.5, q, factor=np.array([0.0, 0.3, -0.3]))
     assert fb.adjoint.shape == (3, 3) and fb.rate.shape == (3, 1) and fb.ask.shape == (3, 2)
     one = sol.feedback(0.5, q[1:2], factor=0.3)

@@ -187,7 +187,8 @@ class LogitShares:
             dg = 1.0 + eu[go] - s_free[go]  # G'(u) = du/dμ⁻¹
             sf = s_free[go]
             slope = np.where(free[go], sf * (1.0 - sf) / dg, s[go]).sum(-1)
-            step = mu - np.log(total) * total / slope
+            with np.errstate(divide="ignore", invalid="ignore"):  # Σζ underflowed to 0: bisect
+                step = mu - np.log(total) * total / slope
             step = np.where((step >= lo) & (step <= hi), step, 0.5 * (lo + hi))
             u = u + (step - mu)[:, None] / dg  # warm start: u(μ) to first order
             mu = step

@@ -505,24 +505,74 @@ def _switching_times(
     sgn = np.where(np.abs(ev) <= noise, 0.0, np.sign(ev))
     for i in range(1, sgn.shape[0]):
         sgn[i] = np.where(sgn[i] == 0, sgn[i - 1], sgn[i])
+
+    def event(t: float, col: int) -> float:
+        return float(drift(pb, np.array([t]), sol.at(np.array([t]))[1], events=True).events[0, col])
+
     for col in range(ev.shape[-1]):
         idx = np.nonzero(sgn[:-1, col] * sgn[1:, col] < 0)[0]
         for i in idx:
-            lo, hi = grid[i], grid[i + 1]
-            flo = sgn[i, col]
-            for _ in range(60):  # Illinois-safeguarded secant (bisection on stall)
-                mid = 0.5 * (lo + hi)
-                fm = drift(pb, np.array([mid]), sol.at(np.array([mid]))[1], events=True).events[
-                    0, col
-                ]
-                if fm == 0 or hi - lo <= 1e-14 * max(1.0, pb.horizon):
-                    break
-                if np.sign(fm) == np.sign(flo):
-                    lo, flo = mid, fm
-                else:
-                    hi = mid
-            out.append((0.5 * (lo + hi), col))
+            out.append(
+                (
+                    _root(
+                        lambda t, c=col: event(t, c),
+                        grid[i],
+                        grid[i + 1],
+                        ev[i, col],
+                        ev[i + 1, col],
+                        sgn[i, col],
+                        pb.horizon,
+                    ),
+                    col,
+                )
+            )
     return sorted(out)
+
+
+def _root(
+    f: Callable[[float], float],
+    lo: float,
+    hi: float,
+    f_lo: float,
+    f_hi: float,
+    sign_lo: float,
+    horizon: float,
+) -> float:
+    """The zero of ``f`` in ``[lo, hi]`` to 1e-14·max(1, T): the Illinois variant of regula
+    falsi (superlinear; the retained end's value is halved when the same end is kept twice)
+    where ``f_lo``, ``f_hi`` bracket it, bisection on the sign (``sign_lo`` at ``lo``) where
+    an end lies within rounding of zero."""
+    tol = 1e-14 * max(1.0, horizon)
+    if f_lo * f_hi < 0.0:
+        kept = 0
+        for _ in range(60):
+            mid = (lo * f_hi - hi * f_lo) / (f_hi - f_lo)
+            f_mid = f(mid)
+            if f_mid == 0.0:
+                return mid
+            if (f_mid > 0.0) == (f_hi > 0.0):
+                hi, f_hi = mid, f_mid
+                if kept == -1:
+                    f_lo *= 0.5
+                kept = -1
+            else:
+                lo, f_lo = mid, f_mid
+                if kept == 1:
+                    f_hi *= 0.5
+                kept = 1
+            if hi - lo <= tol or abs(f_mid) <= 1e-15 * (1.0 + abs(f_lo) + abs(f_hi)):
+                return mid
+        return 0.5 * (lo + hi)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        f_mid = f(mid)
+        if f_mid == 0 or hi - lo <= tol:
+            break
+        if np.sign(f_mid) == sign_lo:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
 
 
 class SpectralResult(NamedTuple):

@@ -157,7 +157,7 @@ def test_diagnostics_say_where_the_truncations_bind():
 def test_relaxed_picard_converges_where_plain_picard_cycles(monkeypatch):
     """runs/logit.toml (ξ = 5 and the rate bound ε bind) on 20 steps with 500 training paths:
     plain Picard (ω = 1) cycles at the regression's error level (fixed-point residuals of
-    1e-2…4e-2 after 15 iterations); the Aitken-relaxed iteration reaches 1e-3, and its field is
+    1e-2…4e-2 after 10 iterations); the Aitken-relaxed iteration reaches 1e-3, and its field is
     the same fixed point's (values within the Monte Carlo errors of a plain run at 200 paths,
     which converges)."""
     game = logit_game(load_scenario(examples_dir() / "logit.toml"))
@@ -168,8 +168,8 @@ def test_relaxed_picard_converges_where_plain_picard_cycles(monkeypatch):
     err = 3.0 * np.hypot(relaxed.std_error, reference.std_error) + 2e-3 * np.abs(reference.value)
     assert np.all(np.abs(relaxed.value - reference.value) <= err)
     monkeypatch.setattr(logit_regression, "_aitken", lambda relaxation, *args: 1.0)
-    with pytest.raises(LogitSolveError, match="max_iterations = 15"):
-        game.solve(**options)
+    with pytest.raises(LogitSolveError, match="max_iterations = 10"):
+        game.solve(**{**options, "max_iterations": 10})
 
 
 def test_played_solve_has_its_own_grid_whatever_the_scenario_s(scenario, stochastic):
@@ -273,13 +273,9 @@ def test_values_converge_to_the_collocation_solution_as_the_grid_refines(determi
     assert err[1].max() < 0.01 * np.abs(deterministic.value).max()
 
 
-def test_same_seed_same_numbers_and_a_stalled_picard_iteration_raises(scenario, stochastic):
-    again = logit_game(scenario).solve(
-        steps=REGRESSION_STEPS, paths=REGRESSION_PATHS, tolerance=1e-3
-    )
-    assert again.value.equals(stochastic.value) and np.array_equal(
-        again.adjoint, stochastic.adjoint
-    )
+def test_a_stalled_picard_iteration_raises():
+    """(Same seed, same numbers: the played solve is re-solved bit for bit in
+    :func:`test_played_solve_has_its_own_grid_whatever_the_scenario_s`.)"""
     game = LogitGame(**GAME, inventory_noise=0.3, noise_buy_rate=15.0, noise_sell_rate=15.0)
     with pytest.raises(LogitSolveError, match="max_iterations = 1.*Picard"):
         game.solve(steps=20, paths=100, tolerance=1e-12, max_iterations=1)
